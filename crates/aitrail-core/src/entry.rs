@@ -20,7 +20,10 @@ pub struct PreparedEvent {
 }
 
 impl PreparedEvent {
-    pub fn new(event: crate::event::Event) -> Result<Self> {
+    /// Prepares a validated event: `subject.id` becomes a keyed reference (see `pii`), then
+    /// the event is canonicalized.
+    pub fn new(mut event: crate::event::Event, subject_key: &[u8]) -> Result<Self> {
+        crate::pii::pseudonymise_subject(&mut event.value, subject_key);
         let index = crate::event::IndexFields::of(&event.value);
         let value = Value::Object(event.value);
         Ok(PreparedEvent {

@@ -326,7 +326,11 @@ impl Event {
             Ok(v) => Event::from_value(v, origin),
             Err(e) => Err(vec![FieldError {
                 field: String::new(),
-                message: format!("malformed JSON at column {}: {e}", e.column()),
+                message: {
+                    let msg = e.to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or_default().to_owned();
+                    format!("malformed JSON at column {}: {msg}", e.column())
+                },
             }]),
         }
     }

@@ -1,1 +1,32 @@
-//! placeholder
+//! aitrail-store: where entries are kept, and the logic every backend shares.
+//!
+//! - [`store::Store`]: the backend trait (append in one transaction, reads). [`sqlite`] is the
+//!   embedded default.
+//! - [`sequencer::Sequencer`]: one per log, group commit, seq assignment, hashing.
+//! - [`log`]: roots, proofs and checkpoints over any store.
+//! - [`verify`]: recompute everything and name the first entry affected by tampering.
+//!
+//! ```
+//! use aitrail_core::entry::PreparedEvent;
+//! use aitrail_core::event::{Event, Origin};
+//! use aitrail_store::{sequencer::Sequencer, sqlite::SqliteStore};
+//! use std::sync::Arc;
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Arc::new(SqliteStore::open(&dir.path().join("trail.db")).unwrap());
+//! let seq = Sequencer::new(store.clone());
+//! let event = Event::parse(r#"{"type":"task.created","task_id":"t1","occurred_at":"2026-03-01T12:00:00Z"}"#, Origin::Client).unwrap();
+//! let out = seq.append("default", vec![PreparedEvent::new(event, b"subject key").unwrap()]).unwrap();
+//! assert_eq!(out[0].receipt().seq, 0);
+//! let report = aitrail_store::verify::verify_log(store.as_ref(), "default", None, &mut |_| {}).unwrap();
+//! assert!(report.ok);
+//! ```
+
+pub mod error;
+pub mod log;
+pub mod nodes;
+pub mod sequencer;
+pub mod sqlite;
+pub mod store;
+pub mod verify;
+
+pub use error::{Result, StoreError};

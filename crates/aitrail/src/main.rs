@@ -1,1 +1,37 @@
-fn main() {}
+//! The `aitrail` command. Exit codes: 0 ok, 1 verification failed, 2 error.
+
+mod args;
+mod commands;
+mod data;
+mod progress;
+
+use args::{Cli, Command};
+use clap::Parser;
+use commands::Ctx;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let ok = |_| ExitCode::SUCCESS;
+    match &cli.command {
+        Command::Init(a) => commands::init::run(cli, a).map(ok),
+        Command::Key => commands::key::run(cli).map(ok),
+        Command::Ingest(a) => commands::ingest::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Verify(a) => commands::verify::run(&Ctx::open(cli)?, a),
+        Command::Checkpoint => commands::checkpoint::run(&Ctx::open(cli)?).map(ok),
+        Command::Prove(a) => commands::prove::run(&Ctx::open(cli)?, a).map(ok),
+        Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
+        Command::Demo(a) => commands::demo::run(cli, a),
+        Command::Bench(a) => commands::bench::run(a).map(ok),
+    }
+}

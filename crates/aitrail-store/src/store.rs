@@ -1,0 +1,129 @@
+//! The `Store` trait: what a backend must do, and nothing more. Sequencing, hashing and
+//! verification live above it (`sequencer`, `log`, `verify`) so every backend shares them.
+
+use crate::error::Result;
+use aitrail_core::event::IndexFields;
+use aitrail_core::merkle::Hash;
+
+/// The last entry of a log (all zero for an empty log).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    /// Number of entries: the next seq.
+    pub size: u64,
+    /// chain_hash of the last entry, or 32 zero bytes.
+    pub chain_hash: Hash,
+    /// recorded_at of the last entry in Unix microseconds, or 0.
+    pub recorded_at: i64,
+}
+
+/// A row to append, fully computed by the sequencer.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub seq: u64,
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub occurred_at: i64,
+    pub event_type: String,
+    pub task_id: String,
+    pub index: IndexFields,
+    pub entry: Vec<u8>,
+    pub leaf_hash: Hash,
+    pub chain_hash: Hash,
+}
+
+/// A stored row as read back. Hash columns are raw so verify can see tampering with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub entry: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+}
+
+impl StoredEntry {
+    pub fn leaf(&self) -> Hash {
+        to_hash(&self.leaf_hash)
+    }
+}
+
+/// A perfect Merkle node kept for proofs (see `nodes::STRIDE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub level: u32,
+    pub index: u64,
+    pub hash: Hash,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Position in the store's checkpoint sequence (1-based), "checkpoint N" to people.
+    pub number: u64,
+    pub size: u64,
+    pub root: Hash,
+    pub note: String,
+    pub created_at: i64,
+}
+
+/// Hash columns read back; a value of the wrong length (tampering) maps to all 0xff so it
+/// can never match a real hash.
+pub fn to_hash(raw: &[u8]) -> Hash {
+    raw.try_into().unwrap_or([0xff; 32])
+}
+
+/// Reads of hash rows, the same inside a write transaction and outside it.
+pub trait NodeRows {
+    /// Hashes at `level` for indices `from..to`, in order: leaf hashes of entries at level 0,
+    /// stored nodes above. Missing rows are an error.
+    fn hashes(&mut self, level: u32, from: u64, to: u64) -> Result<Vec<Hash>>;
+}
+
+/// An open write transaction on one log (see `Store::append`).
+pub trait AppendTx: NodeRows {
+    fn head(&mut self) -> Result<Head>;
+    /// Stored entries with these event ids.
+    fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>>;
+    fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
+}
+
+/// A storage backend. Implementations must make `append` atomic and serialised per log
+/// across processes, and must refuse to change or delete what they stored.
+pub trait Store: Send + Sync {
+    /// Runs `f` inside one write transaction on `log` (created when new) and commits when it
+    /// returns Ok; nothing is written when it returns Err. Returns only after a durable commit.
+    fn append(&self, log: &str, f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>) -> Result<()>;
+
+    fn head(&self, log: &str) -> Result<Head>;
+    fn logs(&self) -> Result<Vec<String>>;
+    fn entry(&self, log: &str, seq: u64) -> Result<Option<StoredEntry>>;
+    fn entry_by_id(&self, log: &str, event_id: &str) -> Result<Option<StoredEntry>>;
+    /// Calls `f` on every entry from `from` in seq order, until it returns false.
+    fn scan(
+        &self,
+        log: &str,
+        from: u64,
+        f: &mut dyn FnMut(StoredEntry) -> Result<bool>,
+    ) -> Result<()>;
+    /// Runs `f` with hash-row reads on a consistent snapshot.
+    fn read_nodes(
+        &self,
+        log: &str,
+        f: &mut dyn FnMut(&mut dyn NodeRows) -> Result<()>,
+    ) -> Result<()>;
+    /// Every stored node of the log.
+    fn nodes(&self, log: &str) -> Result<Vec<Node>>;
+
+    fn add_checkpoint(
+        &self,
+        log: &str,
+        size: u64,
+        root: &Hash,
+        note: &str,
+        created_at: i64,
+    ) -> Result<StoredCheckpoint>;
+    /// All checkpoints of the log, oldest first.
+    fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>>;
+    fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>>;
+}

@@ -1,0 +1,319 @@
+//! Verification of a whole log: recompute every leaf, the chain and the tree, check every
+//! checkpoint's signature and root, and name the first entry affected by any tampering.
+//!
+//! After a problem the walk resynchronises on the stored values, so each independent change
+//! is reported once instead of cascading down the rest of the log.
+
+use crate::error::Result;
+use crate::nodes::is_stored;
+use crate::store::{to_hash, Store, StoredEntry};
+use aitrail_core::chain::{chain_hash, CHAIN_START};
+use aitrail_core::checkpoint::{Checkpoint, Verifier};
+use aitrail_core::entry::claimed_seq;
+use aitrail_core::merkle::{leaf_hash, Frontier, Hash};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// What kind of problem was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Entry bytes or their hashes were altered.
+    ChangedEntry,
+    /// Entries are missing (deleted, or deleted and the rest renumbered).
+    MissingSeq,
+    /// An entry was inserted that the log never appended.
+    ExtraEntry,
+    /// Entries are present but in another order.
+    ReorderedEntries,
+    /// A checkpoint covers entries that are no longer there.
+    Truncated,
+    /// A checkpoint's signature does not verify with the log's key, or its row was altered.
+    BadCheckpointSignature,
+    /// The recomputed tree disagrees with a signed checkpoint (entries rewritten and rehashed).
+    CheckpointMismatch,
+    /// A stored Merkle node (used for proofs) disagrees with the recomputed tree.
+    ChangedNode,
+}
+
+/// One problem, located.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub seq: Option<u64>,
+    pub event_id: Option<String>,
+    pub detail: String,
+}
+
+/// The result of verifying one log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub log: String,
+    pub entries: u64,
+    pub bytes: u64,
+    pub checkpoints: u64,
+    pub root: String,
+    pub problems: Vec<Problem>,
+}
+
+/// Verifies `log`; `progress(entries_done)` is called every few thousand entries.
+pub fn verify_log(
+    store: &dyn Store,
+    log: &str,
+    verifier: Option<&Verifier>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    let mut w = Walk::new(store, log, verifier)?;
+    let mut pending: Option<StoredEntry> = None;
+    store.scan(log, 0, &mut |row| {
+        if let Some(prev) = pending.take() {
+            w.row(prev, Some(&row));
+        }
+        pending = Some(row);
+        if w.size % 4096 == 0 {
+            progress(w.size);
+        }
+        Ok(true)
+    })?;
+    if let Some(last) = pending.take() {
+        w.row(last, None);
+    }
+    progress(w.size);
+    Ok(w.finish())
+}
+
+struct CheckpointView {
+    number: u64,
+    size: u64,
+    root: Hash,
+}
+
+struct Walk {
+    log: String,
+    expected: u64,
+    size: u64,
+    bytes: u64,
+    prev_chain: Hash,
+    frontier: Frontier,
+    nodes: HashMap<(u32, u64), Hash>,
+    checkpoints: Vec<CheckpointView>,
+    next_cp: usize,
+    /// Problems found at or before the last checked checkpoint.
+    problems: Vec<Problem>,
+    last_good_cp: u64,
+    problems_at_last_cp: usize,
+    /// Seq of the last row, and its event id, for naming an inserted entry.
+    last: Option<(u64, String)>,
+    /// The next row's misplacement is already explained (the second half of a swap).
+    explained: Option<u64>,
+    /// The previous row had a problem: do not also report its successor's chain link.
+    resync: bool,
+}
+
+impl Walk {
+    fn new(store: &dyn Store, log: &str, verifier: Option<&Verifier>) -> Result<Walk> {
+        let mut problems = Vec::new();
+        let mut checkpoints = Vec::new();
+        for cp in store.checkpoints(log)? {
+            let bad = |detail: String| Problem {
+                kind: ProblemKind::BadCheckpointSignature,
+                seq: cp.size.checked_sub(1),
+                event_id: None,
+                detail: format!("checkpoint {} (size {}): {detail}", cp.number, cp.size),
+            };
+            let opened = match verifier {
+                Some(v) => Checkpoint::open(&cp.note, v).map_err(|e| e.to_string()),
+                None => aitrail_core::checkpoint::Checkpoint::parse_body(
+                    cp.note.split("\n\n").next().unwrap_or(""),
+                )
+                .map_err(|e| e.to_string()),
+            };
+            match opened {
+                Err(e) => problems.push(bad(e)),
+                Ok(body) if body.size != cp.size || body.root != cp.root => problems.push(bad(
+                    "the row's size or root differs from the signed note".into(),
+                )),
+                Ok(body) => checkpoints.push(CheckpointView {
+                    number: cp.number,
+                    size: body.size,
+                    root: body.root,
+                }),
+            }
+        }
+        let nodes = store
+            .nodes(log)?
+            .into_iter()
+            .map(|n| ((n.level, n.index), n.hash))
+            .collect();
+        Ok(Walk {
+            log: log.to_owned(),
+            expected: 0,
+            size: 0,
+            bytes: 0,
+            prev_chain: CHAIN_START,
+            frontier: Frontier::new(),
+            nodes,
+            checkpoints,
+            next_cp: 0,
+            problems,
+            last_good_cp: 0,
+            problems_at_last_cp: 0,
+            last: None,
+            explained: None,
+            resync: false,
+        })
+    }
+
+    fn report(&mut self, kind: ProblemKind, seq: u64, event_id: Option<&str>, detail: String) {
+        self.problems.push(Problem {
+            kind,
+            seq: Some(seq),
+            event_id: event_id.map(str::to_owned),
+            detail,
+        });
+        self.resync = true;
+    }
+
+    fn row(&mut self, row: StoredEntry, next: Option<&StoredEntry>) {
+        let s = row.seq;
+        let id = row.event_id.as_str();
+        if s > self.expected {
+            let e = self.expected;
+            let detail = if s - e == 1 {
+                format!("seq {e} is missing")
+            } else {
+                format!("seqs {e} to {} are missing", s - 1)
+            };
+            self.report(ProblemKind::MissingSeq, e, None, detail);
+            self.expected = s;
+        }
+        let leaf = leaf_hash(&row.entry);
+        let was_resync = std::mem::take(&mut self.resync);
+        match claimed_seq(&row.entry) {
+            _ if self.explained == Some(s) => {}
+            Some(r) if r == s => {}
+            Some(r) if r == s + 1 && next.and_then(|n| claimed_seq(&n.entry)) == Some(s) => {
+                let other = next.map(|n| n.event_id.clone()).unwrap_or_default();
+                self.report(ProblemKind::ReorderedEntries, s, Some(id), format!("seq {s} holds the entry of seq {r} (event {id}) and seq {r} the entry of seq {s} (event {other})"));
+                self.explained = Some(s + 1);
+            }
+            Some(r) if r > s => {
+                self.report(ProblemKind::MissingSeq, s, None, format!("seq {s} holds the entry of seq {r}: entries were deleted and the rest renumbered"));
+            }
+            Some(r) => {
+                let inserted = match &self.last {
+                    Some((ls, lid)) if *ls == s - 1 => Some(lid.clone()),
+                    _ => None,
+                };
+                let at = s.saturating_sub(1).max(r);
+                self.report(ProblemKind::ExtraEntry, at, inserted.as_deref(), format!("seq {s} holds the entry of seq {r}: an entry was inserted before it, at seq {at}"));
+            }
+            None => {
+                self.report(
+                    ProblemKind::ChangedEntry,
+                    s,
+                    Some(id),
+                    format!("seq {s}: the entry bytes are not a record aitrail wrote"),
+                );
+            }
+        }
+        if !self.resync {
+            if leaf[..] != row.leaf_hash[..] {
+                self.report(
+                    ProblemKind::ChangedEntry,
+                    s,
+                    Some(id),
+                    format!("seq {s}: the entry bytes do not hash to the stored leaf hash"),
+                );
+            } else if chain_hash(&self.prev_chain, &leaf)[..] != row.chain_hash[..] && !was_resync {
+                self.report(
+                    ProblemKind::ChangedEntry,
+                    s,
+                    Some(id),
+                    format!(
+                        "seq {s}: the chain hash does not follow from the entry and the one before"
+                    ),
+                );
+            }
+        }
+        self.prev_chain = to_hash(&row.chain_hash);
+        let mut changed_nodes = Vec::new();
+        let nodes = &self.nodes;
+        self.frontier.push(leaf, |level, index, hash| {
+            if is_stored(level) && nodes.get(&(level, index)) != Some(hash) {
+                changed_nodes.push((level, index));
+            }
+        });
+        for (level, index) in changed_nodes {
+            let first = index << level;
+            self.report(ProblemKind::ChangedNode, first, None, format!("stored node level {level} index {index} (seqs {first}..{}) differs from the recomputed tree", (index + 1) << level));
+        }
+        self.size += 1;
+        self.bytes += row.entry.len() as u64;
+        self.expected = s + 1;
+        self.last = Some((s, row.event_id));
+        self.check_checkpoints();
+    }
+
+    /// Compares the recomputed root with every checkpoint of the current size.
+    fn check_checkpoints(&mut self) {
+        while let Some(cp) = self
+            .checkpoints
+            .get(self.next_cp)
+            .filter(|cp| cp.size == self.size)
+        {
+            let root = self.frontier.root();
+            if root != cp.root && self.problems.len() == self.problems_at_last_cp {
+                let from = self.last_good_cp;
+                self.problems.push(Problem {
+                    kind: ProblemKind::CheckpointMismatch,
+                    seq: Some(from),
+                    event_id: None,
+                    detail: format!(
+                        "checkpoint {} (size {}) signed another tree: entries from seq {from} to {} were rewritten and rehashed",
+                        cp.number,
+                        cp.size,
+                        cp.size - 1
+                    ),
+                });
+            }
+            if root == cp.root {
+                self.last_good_cp = cp.size;
+            }
+            self.problems_at_last_cp = self.problems.len();
+            self.next_cp += 1;
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        for cp in &self.checkpoints[self.next_cp..] {
+            if cp.size > self.size {
+                self.problems.push(Problem {
+                    kind: ProblemKind::Truncated,
+                    seq: Some(self.size),
+                    event_id: None,
+                    detail: format!(
+                        "checkpoint {} covers {} entries but the log has {}: seqs {} to {} are gone",
+                        cp.number,
+                        cp.size,
+                        self.size,
+                        self.size,
+                        cp.size - 1
+                    ),
+                });
+                break;
+            }
+        }
+        self.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
+        Report {
+            ok: self.problems.is_empty(),
+            log: self.log,
+            entries: self.size,
+            bytes: self.bytes,
+            checkpoints: self.checkpoints.len() as u64,
+            root: hex::encode(self.frontier.root()),
+            problems: self.problems,
+        }
+    }
+}

@@ -1,0 +1,3 @@
+pub fn run(_a: &crate::args::BenchArgs) -> anyhow::Result<()> {
+    anyhow::bail!("todo")
+}

@@ -1,0 +1,37 @@
+//! `aitrail prove EVENT_ID`: a self-contained inclusion proof against a signed checkpoint.
+
+use super::{now_micros, Ctx};
+use crate::args::ProveArgs;
+use anyhow::{Context, Result};
+
+pub fn run(ctx: &Ctx, args: &ProveArgs) -> Result<()> {
+    let store = ctx.store.as_ref();
+    let proof = match aitrail_store::log::prove(store, &ctx.log, &args.event_id)? {
+        Some(p) => p,
+        None => {
+            // No checkpoint covers the entry yet: sign one, as `aitrail checkpoint` would.
+            let signer = ctx.data.signer(&ctx.log)?;
+            let (cp, _) = aitrail_store::log::checkpoint(store, &ctx.log, &signer, now_micros())?;
+            eprintln!(
+                "signed checkpoint {} at size {} to cover the entry",
+                cp.number, cp.size
+            );
+            aitrail_store::log::prove(store, &ctx.log, &args.event_id)?
+                .context("no checkpoint covers the entry")?
+        }
+    };
+    let text = serde_json::to_string_pretty(&proof)? + "\n";
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote the proof of seq {} (tree size {}) to {}",
+                proof.seq,
+                proof.tree_size,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
