@@ -99,6 +99,9 @@ pub struct DemoArgs {
     /// Number of tasks (loan applications).
     #[arg(long, default_value_t = 2000)]
     pub tasks: u64,
+    /// Write the events as NDJSON to this file instead of loading them.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod data;
 mod progress;
+mod sample;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -11,6 +12,12 @@ use commands::Ctx;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`aitrail search | head`), like other Unix tools.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,

@@ -1,6 +1,90 @@
-pub fn run(
-    _c: &crate::args::Cli,
-    _a: &crate::args::DemoArgs,
-) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("todo")
+//! `aitrail demo`: load the sample pipeline (see `sample.rs`), checkpoint, verify, and say
+//! what to try next. With `--output FILE` it writes the NDJSON instead of loading it.
+
+use crate::args::{Cli, DemoArgs};
+use crate::data::DataDir;
+use crate::progress::{bar, thousands};
+use crate::sample::{task_events, Rng};
+use aitrail_core::entry::PreparedEvent;
+use aitrail_core::event::{Event, Origin};
+use aitrail_store::sequencer::{Outcome, Sequencer};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Tasks per group commit while loading.
+const TASKS_PER_BATCH: u64 = 500;
+
+pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
+    if let Some(path) = &args.output {
+        return write_ndjson(path, args).map(|_| ExitCode::SUCCESS);
+    }
+    let (data, _) = DataDir::init(&cli.data, None)?;
+    let store = data.store(cli.store.as_deref())?;
+    let key = data.hmac_key()?;
+    let signer = data.signer(&cli.log)?;
+    let sequencer = Sequencer::new(store.clone());
+    let mut rng = Rng::new(args.seed);
+    let pb = bar(args.tasks, "demo", false);
+    let (mut appended, mut skipped) = (0u64, 0u64);
+    let started = std::time::Instant::now();
+    let mut task = 0;
+    while task < args.tasks {
+        let end = (task + TASKS_PER_BATCH).min(args.tasks);
+        let mut batch = Vec::new();
+        for i in task..end {
+            for value in task_events(&mut rng, i, args.tasks) {
+                let event = Event::from_value(value, Origin::Client).map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
+                batch.push(PreparedEvent::new(event, &key)?);
+            }
+        }
+        for o in sequencer.append(&cli.log, batch)? {
+            match o {
+                Outcome::Appended(_) => appended += 1,
+                Outcome::Duplicate(_) => skipped += 1,
+            }
+        }
+        pb.set_position(end);
+        task = end;
+    }
+    pb.finish_and_clear();
+    let (cp, _) = aitrail_store::log::checkpoint(store.as_ref(), &cli.log, &signer, super::now_micros())?;
+    let report = aitrail_store::verify::verify_log(store.as_ref(), &cli.log, Some(&signer.verifier()), &mut |_| {})?;
+    println!(
+        "demo: {} loan applications, {} events appended{} in {:.1} s",
+        thousands(args.tasks),
+        thousands(appended),
+        if skipped > 0 { format!(" ({} already there)", thousands(skipped)) } else { String::new() },
+        started.elapsed().as_secs_f64()
+    );
+    println!("checkpoint {} signed at size {}; verify: {}", cp.number, cp.size, if report.ok { "intact" } else { "PROBLEMS FOUND" });
+    let data_flag = if cli.data.as_os_str() == "./aitrail-data" { String::new() } else { format!(" --data {}", cli.data.display()) };
+    let some_id = store.entry(&cli.log, cp.size / 2)?.map(|e| e.event_id).unwrap_or_default();
+    println!("\nTry next:");
+    println!("  aitrail{data_flag} verify                 # recompute every hash, check every checkpoint");
+    println!("  aitrail{data_flag} prove {some_id} -o proof.json");
+    println!("  aitrail{data_flag} verify-proof proof.json --key \"$(aitrail{data_flag} key)\"");
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn write_ndjson(path: &std::path::Path, args: &DemoArgs) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut rng = Rng::new(args.seed);
+    let pb = bar(args.tasks, "generate", false);
+    let mut n = 0u64;
+    for i in 0..args.tasks {
+        for ev in task_events(&mut rng, i, args.tasks) {
+            serde_json::to_writer(&mut out, &ev)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+        if i % 1000 == 0 {
+            pb.set_position(i);
+        }
+    }
+    out.flush()?;
+    pb.finish_and_clear();
+    println!("wrote {} events of {} tasks to {}", thousands(n), thousands(args.tasks), path.display());
+    Ok(())
 }
