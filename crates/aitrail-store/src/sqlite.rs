@@ -153,11 +153,23 @@ impl SqliteStore {
 fn stored_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
     Ok(StoredEntry {
         seq: row.get::<_, i64>(0)? as u64,
-        event_id: row.get(1)?,
+        event_id: String::from_utf8_lossy(&any_bytes(row, 1)?).into_owned(),
         recorded_at: row.get(2)?,
-        entry: row.get(3)?,
-        leaf_hash: row.get(4)?,
-        chain_hash: row.get(5)?,
+        entry: any_bytes(row, 3)?,
+        leaf_hash: any_bytes(row, 4)?,
+        chain_hash: any_bytes(row, 5)?,
+    })
+}
+
+/// A column's bytes whatever its storage class: aitrail writes BLOBs, but someone editing
+/// the file may leave TEXT or numbers behind, and verify must still read the row to report it.
+fn any_bytes(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Vec<u8>> {
+    use rusqlite::types::ValueRef;
+    Ok(match row.get_ref(idx)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(f) => f.to_string().into_bytes(),
+        ValueRef::Null => Vec::new(),
     })
 }
 

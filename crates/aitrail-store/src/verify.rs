@@ -102,7 +102,12 @@ struct Walk {
     /// Problems found at or before the last checked checkpoint.
     problems: Vec<Problem>,
     last_good_cp: u64,
-    problems_at_last_cp: usize,
+    /// Problems known when the recomputed tree last matched a checkpoint (or before the
+    /// walk): a mismatch after more problems than these is already explained by them.
+    problems_at_last_good_cp: usize,
+    /// An entry problem was found: from here the recomputed tree differs from what was
+    /// stored for reasons already reported, so stored nodes are no longer compared with it.
+    tree_diverged: bool,
     /// Seq of the last row, and its event id, for naming an inserted entry.
     last: Option<(u64, String)>,
     /// The next row's misplacement is already explained (the second half of a swap).
@@ -146,6 +151,7 @@ impl Walk {
             .into_iter()
             .map(|n| ((n.level, n.index), n.hash))
             .collect();
+        let problems_at_last_good_cp = problems.len();
         Ok(Walk {
             log: log.to_owned(),
             expected: 0,
@@ -158,7 +164,8 @@ impl Walk {
             next_cp: 0,
             problems,
             last_good_cp: 0,
-            problems_at_last_cp: 0,
+            problems_at_last_good_cp,
+            tree_diverged: false,
             last: None,
             explained: None,
             resync: false,
@@ -173,6 +180,7 @@ impl Walk {
             detail,
         });
         self.resync = true;
+        self.tree_diverged |= kind != ProblemKind::ChangedNode;
     }
 
     fn row(&mut self, row: StoredEntry, next: Option<&StoredEntry>) {
@@ -240,8 +248,9 @@ impl Walk {
         self.prev_chain = to_hash(&row.chain_hash);
         let mut changed_nodes = Vec::new();
         let nodes = &self.nodes;
+        let compare = !self.tree_diverged;
         self.frontier.push(leaf, |level, index, hash| {
-            if is_stored(level) && nodes.get(&(level, index)) != Some(hash) {
+            if compare && is_stored(level) && nodes.get(&(level, index)) != Some(hash) {
                 changed_nodes.push((level, index));
             }
         });
@@ -264,7 +273,7 @@ impl Walk {
             .filter(|cp| cp.size == self.size)
         {
             let root = self.frontier.root();
-            if root != cp.root && self.problems.len() == self.problems_at_last_cp {
+            if root != cp.root && self.problems.len() == self.problems_at_last_good_cp {
                 let from = self.last_good_cp;
                 self.problems.push(Problem {
                     kind: ProblemKind::CheckpointMismatch,
@@ -280,8 +289,8 @@ impl Walk {
             }
             if root == cp.root {
                 self.last_good_cp = cp.size;
+                self.problems_at_last_good_cp = self.problems.len();
             }
-            self.problems_at_last_cp = self.problems.len();
             self.next_cp += 1;
         }
     }

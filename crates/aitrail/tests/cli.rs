@@ -1,0 +1,297 @@
+//! End-to-end tests of the `aitrail` binary: each test makes its own data directory and runs
+//! commands as a user would. A new command gets its tests here, grouped under its name.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Trail {
+    dir: tempfile::TempDir,
+}
+
+impl Trail {
+    fn new() -> Trail {
+        let t = Trail { dir: tempfile::tempdir().unwrap() };
+        let out = t.run(&["init", "--origin", "test.example"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        t
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
+        c.arg("--data").arg(self.data()).args(args).env_remove("AITRAIL_STORE").env_remove("AITRAIL_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn verify_json(&self) -> (i32, Value) {
+        let out = self.run(&["verify", "--json"]);
+        (out.status.code().unwrap(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data().join("trail.db")).unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ndjson(events: &[Value]) -> String {
+    events.iter().map(|e| e.to_string() + "\n").collect()
+}
+
+fn sample(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"id": format!("00000000-0000-4000-8000-{:012}", i), "type": "review.decision", "task_id": format!("loan-{}", i / 3),
+                   "occurred_at": "2026-03-01T12:00:00Z", "actor": {"kind": "human", "id": "rev-ana"},
+                   "review": {"decision": "approve", "duration_ms": 1000 + i}, "subject": {"kind": "applicant", "id": format!("applicant-{i}")}})
+        })
+        .collect()
+}
+
+// ---- init and key ----
+
+#[test]
+fn init_creates_private_keys_and_prints_the_verifier_key() {
+    let t = Trail::new();
+    let key = stdout(&t.run(&["key"]));
+    assert!(key.starts_with("test.example/default+"), "{key}");
+    aitrail_core::checkpoint::Verifier::parse(key.trim()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["hmac.key", "keys/default.key"] {
+            let mode = std::fs::metadata(t.data().join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+    }
+    // A second init keeps the keys.
+    let again = t.run(&["init"]);
+    assert!(again.status.success());
+    assert_eq!(stdout(&again), key);
+}
+
+#[test]
+fn commands_without_init_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aitrail")).arg("--data").arg(dir.path().join("none")).arg("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("aitrail init"), "{}", stderr(&out));
+}
+
+// ---- ingest ----
+
+#[test]
+fn ingest_file_and_stdin_then_verify() {
+    let t = Trail::new();
+    let events = sample(10);
+    let f = t.file("a.ndjson", &ndjson(&events[..6]));
+    let out = t.run(&["ingest", f.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ingested 6 events"), "{}", stdout(&out));
+    let out = t.run_stdin(&["ingest", "-"], &ndjson(&events[6..]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("as seq 6..=9"), "{}", stdout(&out));
+    let (code, report) = t.verify_json();
+    assert_eq!((code, report["ok"].clone(), report["entries"].clone()), (0, json!(true), json!(10)));
+}
+
+#[test]
+fn ingest_is_all_or_nothing_and_names_line_and_field() {
+    let t = Trail::new();
+    let mut events = sample(5);
+    events[3]["review"]["decision"] = json!("maybe");
+    let mut text = ndjson(&events);
+    text.push_str("{\"type\": \"task.created\", \"task_id\": \n");
+    let f = t.file("bad.ndjson", &text);
+    let out = t.run(&["ingest", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("line 4: review.decision: expected one of approve, reject, modify, escalate"), "{err}");
+    assert!(err.contains("line 6: malformed JSON"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(t.verify_json().1["entries"], json!(0));
+}
+
+#[test]
+fn ingest_twice_is_idempotent_and_a_changed_event_is_refused() {
+    let t = Trail::new();
+    let events = sample(4);
+    let f = t.file("a.ndjson", &ndjson(&events));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    let out = t.run(&["ingest", f.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("4 already recorded"), "{}", stdout(&out));
+    let mut changed = sample(5);
+    changed[2]["review"]["duration_ms"] = json!(99);
+    let g = t.file("b.ndjson", &ndjson(&changed));
+    let out = t.run(&["ingest", g.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 3: id:"), "{}", stderr(&out));
+    assert_eq!(t.verify_json().1["entries"], json!(4), "the new fifth event must not be written either");
+}
+
+#[test]
+fn raw_subject_ids_are_not_stored() {
+    let t = Trail::new();
+    let f = t.file("a.ndjson", &ndjson(&sample(3)));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    drop(t.run(&["checkpoint"]));
+    for entry in std::fs::read_dir(t.data()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!bytes.windows(11).any(|w| w == b"applicant-1"), "raw subject id found in {}", path.display());
+        }
+    }
+}
+
+// ---- verify ----
+
+fn tamper(t: &Trail, sql: &str) {
+    let db = t.db();
+    db.execute_batch("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;").unwrap();
+    db.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn verify_exit_codes_and_json_name_the_first_entry() {
+    let t = Trail::new();
+    let f = t.file("a.ndjson", &ndjson(&sample(20)));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    assert!(t.run(&["checkpoint"]).status.success());
+    assert_eq!(t.verify_json().0, 0);
+    tamper(&t, "UPDATE entries SET entry = replace(entry, 'approve', 'reject') WHERE seq = 7");
+    let (code, report) = t.verify_json();
+    assert_eq!(code, 1);
+    assert_eq!(report["ok"], json!(false));
+    let first = &report["problems"][0];
+    assert_eq!(first["kind"], json!("changed_entry"));
+    assert_eq!(first["seq"], json!(7));
+    assert_eq!(first["event_id"], json!("00000000-0000-4000-8000-000000000007"));
+    let human = t.run(&["verify"]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(stdout(&human).contains("first entry affected: seq 7"), "{}", stdout(&human));
+}
+
+#[test]
+fn verify_reports_truncation_after_a_checkpoint() {
+    let t = Trail::new();
+    let f = t.file("a.ndjson", &ndjson(&sample(12)));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    assert!(t.run(&["checkpoint"]).status.success());
+    tamper(&t, "DELETE FROM entries WHERE seq >= 9");
+    let (code, report) = t.verify_json();
+    assert_eq!(code, 1);
+    assert_eq!(report["problems"][0]["kind"], json!("truncated"));
+    assert_eq!(report["problems"][0]["seq"], json!(9));
+}
+
+// ---- checkpoint, prove, verify-proof ----
+
+#[test]
+fn prove_and_verify_proof_offline() {
+    let t = Trail::new();
+    let f = t.file("a.ndjson", &ndjson(&sample(37)));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    let cp = t.run(&["checkpoint"]);
+    assert!(cp.status.success());
+    let note = stdout(&cp);
+    assert!(note.starts_with("test.example/default\n37\n"), "{note}");
+    assert!(note.contains("\n\n\u{2014} test.example/default "), "{note}");
+    // A second checkpoint with nothing new returns the same note.
+    assert_eq!(stdout(&t.run(&["checkpoint"])), note);
+
+    let proof_path = t.dir.path().join("proof.json");
+    let out = t.run(&["prove", "00000000-0000-4000-8000-000000000013", "-o", proof_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proof: Value = serde_json::from_str(&std::fs::read_to_string(&proof_path).unwrap()).unwrap();
+    for field in ["log", "seq", "tree_size", "entry", "leaf_hash", "audit_path", "root_hash", "checkpoint"] {
+        assert!(proof.get(field).is_some(), "proof lacks {field}");
+    }
+    assert_eq!((proof["seq"].clone(), proof["tree_size"].clone()), (json!(13), json!(37)));
+
+    // Offline: another data directory, only the verifier key.
+    let key = stdout(&t.run(&["key"])).trim().to_owned();
+    let other = tempfile::tempdir().unwrap();
+    let verify = |path: &Path, key: &str| {
+        Command::new(env!("CARGO_BIN_EXE_aitrail"))
+            .arg("--data")
+            .arg(other.path())
+            .args(["verify-proof", path.to_str().unwrap(), "--key", key])
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&proof_path, &key);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("is seq 13"), "{}", stdout(&ok));
+
+    let mut bad = proof.clone();
+    bad["audit_path"][0] = json!("00".repeat(32));
+    let bad_path = t.file("bad.json", &bad.to_string());
+    assert_eq!(verify(&bad_path, &key).status.code(), Some(1));
+
+    let stranger = aitrail_core::checkpoint::Signer::from_seed("test.example/default", [1; 32]).unwrap().verifier().to_vkey();
+    assert_eq!(verify(&proof_path, &stranger).status.code(), Some(1));
+}
+
+#[test]
+fn prove_signs_a_checkpoint_when_none_covers_the_entry() {
+    let t = Trail::new();
+    let f = t.file("a.ndjson", &ndjson(&sample(3)));
+    assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
+    let out = t.run(&["prove", "00000000-0000-4000-8000-000000000002"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed checkpoint 1"), "{}", stderr(&out));
+    let unknown = t.run(&["prove", "00000000-0000-4000-8000-999999999999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("not found"), "{}", stderr(&unknown));
+}
+
+// ---- demo ----
+
+#[test]
+fn demo_loads_verifies_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_aitrail"))
+            .arg("--data")
+            .arg(dir.path())
+            .args(["demo", "--tasks", "60", "--seed", "3"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("verify: intact"), "{}", stdout(&first));
+    assert!(stdout(&first).contains("Try next"));
+    let second = run();
+    assert!(stdout(&second).contains("0 events appended"), "{}", stdout(&second));
+}
