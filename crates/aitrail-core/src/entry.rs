@@ -43,17 +43,15 @@ impl PreparedEvent {
 /// and the canonical form of a string or an integer does not depend on its context, so
 /// concatenation gives exactly the canonical bytes of the whole record (tested below).
 pub fn entry_bytes(seq: u64, log: &str, recorded_at: &str, canonical_event: &[u8]) -> Vec<u8> {
-    let log = serde_json_canonicalizer::to_string(&log).unwrap_or_default();
-    let rec = serde_json_canonicalizer::to_string(&recorded_at).unwrap_or_default();
-    let mut out = Vec::with_capacity(canonical_event.len() + log.len() + rec.len() + 48);
+    let mut out = Vec::with_capacity(canonical_event.len() + log.len() + recorded_at.len() + 64);
     out.extend_from_slice(b"{\"event\":");
     out.extend_from_slice(canonical_event);
     out.extend_from_slice(b",\"log\":");
-    out.extend_from_slice(log.as_bytes());
+    crate::canonical::write_string(&mut out, log);
     out.extend_from_slice(b",\"recorded_at\":");
-    out.extend_from_slice(rec.as_bytes());
+    crate::canonical::write_string(&mut out, recorded_at);
     out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
     out.push(b'}');
     out
 }

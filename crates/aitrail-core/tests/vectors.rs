@@ -286,3 +286,33 @@ proptest! {
         }
     }
 }
+
+/// Arbitrary JSON: strings with any characters, integers and doubles of every size.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|i| serde_json::json!(i)),
+        any::<u64>().prop_map(|u| serde_json::json!(u)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn canonical_matches_reference_crate(v in json_value()) {
+        let ours = aitrail_core::canonical::to_canonical(&v).unwrap();
+        let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
+        prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(reference).unwrap());
+    }
+}

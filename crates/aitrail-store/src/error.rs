@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The log or entry asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The group commit holding the request failed; nothing of it was written.
+    #[error("commit failed, nothing was written: {0}")]
+    Commit(String),
     /// The sequencer thread is gone (the process is shutting down).
     #[error("the sequencer for log {0:?} has stopped")]
     SequencerStopped(String),

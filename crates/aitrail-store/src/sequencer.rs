@@ -46,8 +46,11 @@ struct Job {
 /// Appends to any log of a store; starts one sequencer thread per log on first use.
 pub struct Sequencer {
     store: Arc<dyn Store>,
-    logs: Mutex<HashMap<String, (Sender<Job>, JoinHandle<()>)>>,
+    logs: Mutex<HashMap<String, Worker>>,
 }
+
+/// A log's sequencer thread and its queue.
+type Worker = (Sender<Job>, JoinHandle<()>);
 
 impl Sequencer {
     pub fn new(store: Arc<dyn Store>) -> Sequencer {
@@ -70,17 +73,22 @@ impl Sequencer {
         let (reply, answer) = mpsc::sync_channel(1);
         let sender = {
             let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-            let (tx, _) = logs.entry(log.to_owned()).or_insert_with(|| {
-                let (tx, rx) = mpsc::channel();
-                let store = self.store.clone();
-                let name = log.to_owned();
-                let handle = std::thread::Builder::new()
-                    .name(format!("sequencer-{log}"))
-                    .spawn(move || run(store, name, rx))
-                    .expect("spawn sequencer thread");
-                (tx, handle)
-            });
-            tx.clone()
+            match logs.get(log) {
+                Some((tx, _)) => tx.clone(),
+                None => {
+                    let (tx, rx) = mpsc::channel();
+                    let store = self.store.clone();
+                    let name = log.to_owned();
+                    let handle = std::thread::Builder::new()
+                        .name(format!("sequencer-{log}"))
+                        .spawn(move || run(store, name, rx))
+                        .map_err(|e| {
+                            StoreError::Commit(format!("cannot start the sequencer thread: {e}"))
+                        })?;
+                    logs.insert(log.to_owned(), (tx.clone(), handle));
+                    tx
+                }
+            }
         };
         let stopped = || StoreError::SequencerStopped(log.to_owned());
         sender.send(Job { events, reply }).map_err(|_| stopped())?;

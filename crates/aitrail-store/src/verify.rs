@@ -57,30 +57,59 @@ pub struct Report {
     pub problems: Vec<Problem>,
 }
 
-/// Verifies `log`; `progress(entries_done)` is called every few thousand entries.
+/// Rows handed from the reading thread to the hashing thread at a time.
+const CHUNK: usize = 1024;
+
+/// Verifies `log`; `progress(entries_read)` is called every `CHUNK` entries.
+///
+/// Two threads share the work: this one reads rows from the store, a second one hashes and
+/// walks them, so reading and hashing overlap.
 pub fn verify_log(
     store: &dyn Store,
     log: &str,
     verifier: Option<&Verifier>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report> {
-    let mut w = Walk::new(store, log, verifier)?;
-    let mut pending: Option<StoredEntry> = None;
-    store.scan(log, 0, &mut |row| {
-        if let Some(prev) = pending.take() {
-            w.row(prev, Some(&row));
-        }
-        pending = Some(row);
-        if w.size % 4096 == 0 {
-            progress(w.size);
-        }
-        Ok(true)
-    })?;
-    if let Some(last) = pending.take() {
-        w.row(last, None);
-    }
-    progress(w.size);
-    Ok(w.finish())
+    let mut walk = Walk::new(store, log, verifier)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            let mut pending: Option<StoredEntry> = None;
+            for chunk in rx {
+                for row in chunk {
+                    if let Some(prev) = pending.take() {
+                        walk.row(prev, Some(&row));
+                    }
+                    pending = Some(row);
+                }
+            }
+            if let Some(last) = pending.take() {
+                walk.row(last, None);
+            }
+            walk
+        });
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut read = 0u64;
+        let scanned = store.scan(log, 0, &mut |row| {
+            chunk.push(row);
+            if chunk.len() == CHUNK {
+                read += CHUNK as u64;
+                progress(read);
+                // The worker only stops early by panicking, which join reports below.
+                let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+            }
+            Ok(true)
+        });
+        read += chunk.len() as u64;
+        let _ = tx.send(chunk);
+        drop(tx);
+        let walk = worker
+            .join()
+            .map_err(|_| crate::StoreError::Corrupt("the verify worker panicked".into()))?;
+        scanned?;
+        progress(read);
+        Ok(walk.finish())
+    })
 }
 
 struct CheckpointView {
@@ -114,6 +143,15 @@ struct Walk {
     explained: Option<u64>,
     /// The previous row had a problem: do not also report its successor's chain link.
     resync: bool,
+    /// Skip the next row's chain link (it follows the second half of a swap).
+    skip_chain: bool,
+    /// claimed seq minus row seq since rows were renumbered: rows that keep this offset are
+    /// part of a change already reported.
+    shift: i64,
+    /// Event id of the first entry after the last checkpoint that matched.
+    first_after_good: Option<String>,
+    /// One past the highest seq any record claims: renumbered rows still hold their entries.
+    claimed_end: u64,
 }
 
 impl Walk {
@@ -166,6 +204,10 @@ impl Walk {
             last_good_cp: 0,
             problems_at_last_good_cp,
             tree_diverged: false,
+            skip_chain: false,
+            shift: 0,
+            first_after_good: None,
+            claimed_end: 0,
             last: None,
             explained: None,
             resync: false,
@@ -196,17 +238,27 @@ impl Walk {
             self.report(ProblemKind::MissingSeq, e, None, detail);
             self.expected = s;
         }
+        if s == self.last_good_cp {
+            self.first_after_good = Some(id.to_owned());
+        }
         let leaf = leaf_hash(&row.entry);
-        let was_resync = std::mem::take(&mut self.resync);
-        match claimed_seq(&row.entry) {
-            _ if self.explained == Some(s) => {}
-            Some(r) if r == s => {}
+        let was_resync = std::mem::take(&mut self.resync) | std::mem::take(&mut self.skip_chain);
+        let claimed = claimed_seq(&row.entry);
+        let offset = claimed.map(|r| r as i64 - s as i64);
+        if let Some(r) = claimed {
+            self.claimed_end = self.claimed_end.max(r + 1);
+        }
+        match claimed {
+            _ if self.explained == Some(s) => self.skip_chain = true,
+            Some(_) if offset == Some(0) => self.shift = 0,
+            Some(_) if self.shift != 0 && offset == Some(self.shift) => {}
             Some(r) if r == s + 1 && next.and_then(|n| claimed_seq(&n.entry)) == Some(s) => {
                 let other = next.map(|n| n.event_id.clone()).unwrap_or_default();
                 self.report(ProblemKind::ReorderedEntries, s, Some(id), format!("seq {s} holds the entry of seq {r} (event {id}) and seq {r} the entry of seq {s} (event {other})"));
                 self.explained = Some(s + 1);
             }
             Some(r) if r > s => {
+                self.shift = r as i64 - s as i64;
                 self.report(ProblemKind::MissingSeq, s, None, format!("seq {s} holds the entry of seq {r}: entries were deleted and the rest renumbered"));
             }
             Some(r) => {
@@ -214,6 +266,7 @@ impl Walk {
                     Some((ls, lid)) if *ls == s - 1 => Some(lid.clone()),
                     _ => None,
                 };
+                self.shift = r as i64 - s as i64;
                 let at = s.saturating_sub(1).max(r);
                 self.report(ProblemKind::ExtraEntry, at, inserted.as_deref(), format!("seq {s} holds the entry of seq {r}: an entry was inserted before it, at seq {at}"));
             }
@@ -278,7 +331,7 @@ impl Walk {
                 self.problems.push(Problem {
                     kind: ProblemKind::CheckpointMismatch,
                     seq: Some(from),
-                    event_id: None,
+                    event_id: self.first_after_good.clone(),
                     detail: format!(
                         "checkpoint {} (size {}) signed another tree: entries from seq {from} to {} were rewritten and rehashed",
                         cp.number,
@@ -296,23 +349,24 @@ impl Walk {
     }
 
     fn finish(mut self) -> Report {
-        for cp in &self.checkpoints[self.next_cp..] {
-            if cp.size > self.size {
-                self.problems.push(Problem {
-                    kind: ProblemKind::Truncated,
-                    seq: Some(self.size),
-                    event_id: None,
-                    detail: format!(
-                        "checkpoint {} covers {} entries but the log has {}: seqs {} to {} are gone",
-                        cp.number,
-                        cp.size,
-                        self.size,
-                        self.size,
-                        cp.size - 1
-                    ),
-                });
-                break;
-            }
+        // Rows end at seq `expected - 1`; a checkpoint beyond that covered entries now gone.
+        let end = self.expected.max(self.claimed_end);
+        if let Some(cp) = self.checkpoints[self.next_cp..]
+            .iter()
+            .find(|cp| cp.size > end)
+        {
+            self.problems.push(Problem {
+                kind: ProblemKind::Truncated,
+                seq: Some(end),
+                event_id: None,
+                detail: format!(
+                    "checkpoint {} covers {} entries but the log ends at seq {}: seqs {end} to {} are gone",
+                    cp.number,
+                    cp.size,
+                    end as i64 - 1,
+                    cp.size - 1
+                ),
+            });
         }
         self.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
         Report {

@@ -15,8 +15,7 @@ mod common;
 
 use aitrail_core::entry::{PreparedEvent, Receipt, Record};
 use aitrail_core::merkle::{
-    inclusion_proof, leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree,
-    NodeSource,
+    inclusion_proof, leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, NodeSource,
 };
 use aitrail_store::log;
 use aitrail_store::nodes::STRIDE;
@@ -44,7 +43,11 @@ pub fn append_assigns_gapless_seqs(store: Arc<dyn Store>) {
         let batch = append_new(&seq, LOG, events(receipts.len() as u64, n));
         assert_eq!(batch.len() as u64, n, "request {i}: one receipt per event");
         let stamps: HashSet<_> = batch.iter().map(|r| &r.recorded_at).collect();
-        assert_eq!(stamps.len(), 1, "request {i}: one group commit, one recorded_at");
+        assert_eq!(
+            stamps.len(),
+            1,
+            "request {i}: one group commit, one recorded_at"
+        );
         receipts.extend(batch);
     }
     let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
@@ -57,7 +60,11 @@ pub fn append_assigns_gapless_seqs(store: Arc<dyn Store>) {
     );
     assert_eq!(store.head(LOG).unwrap().size, 19);
     assert!(seq.append(LOG, Vec::new()).unwrap().is_empty());
-    assert_eq!(store.head(LOG).unwrap().size, 19, "an empty request writes nothing");
+    assert_eq!(
+        store.head(LOG).unwrap().size,
+        19,
+        "an empty request writes nothing"
+    );
 }
 
 /// A repeated id with the same content is answered with the original receipt, writing nothing,
@@ -97,7 +104,11 @@ pub fn duplicate_id_same_content_returns_original_receipt(store: Arc<dyn Store>)
     let out = restarted.append(LOG, vec![prepare(decision)]).unwrap();
     assert_eq!(out, vec![Outcome::Duplicate(original)]);
     assert_eq!(store.head(LOG).unwrap().size, head.size + 2);
-    assert!(verify_log(store.as_ref(), LOG, None, &mut |_| {}).unwrap().ok);
+    assert!(
+        verify_log(store.as_ref(), LOG, None, &mut |_| {})
+            .unwrap()
+            .ok
+    );
 }
 
 /// The same id with other content is a conflict naming the index; the whole request is
@@ -121,7 +132,11 @@ pub fn duplicate_id_other_content_is_conflict_and_writes_nothing(store: Arc<dyn 
         matches!(err, StoreError::Conflict { index: 1, id: got } if got == id),
         "{err}"
     );
-    assert_eq!(store.head(LOG).unwrap(), head, "nothing of the request is written");
+    assert_eq!(
+        store.head(LOG).unwrap(),
+        head,
+        "nothing of the request is written"
+    );
     assert!(store
         .entry_by_id(LOG, &bystander.id.to_string())
         .unwrap()
@@ -148,10 +163,16 @@ pub fn duplicate_id_other_content_is_conflict_and_writes_nothing(store: Arc<dyn 
     shared_other["output"]["confidence"] = 0.12.into();
     let requests: Vec<(&str, Vec<PreparedEvent>)> = vec![
         ("valid", events(200, 3)),
-        ("conflicts with stored", vec![prepare(pipeline_event(8, 0)), prepare(edited)]),
+        (
+            "conflicts with stored",
+            vec![prepare(pipeline_event(8, 0)), prepare(edited)],
+        ),
         ("claims the shared id", vec![prepare(shared.clone())]),
         ("valid", events(210, 2)),
-        ("conflicts with the shared id", vec![prepare(pipeline_event(8, 1)), prepare(shared_other)]),
+        (
+            "conflicts with the shared id",
+            vec![prepare(pipeline_event(8, 1)), prepare(shared_other)],
+        ),
         ("repeats the shared id", vec![prepare(shared)]),
         ("repeats the stored event", vec![prepare(decision)]),
     ];
@@ -160,7 +181,11 @@ pub fn duplicate_id_other_content_is_conflict_and_writes_nothing(store: Arc<dyn 
     for (what, events) in requests {
         let seq = seq.clone();
         let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
-        handles.push((what, ids, std::thread::spawn(move || seq.append(LOG, events))));
+        handles.push((
+            what,
+            ids,
+            std::thread::spawn(move || seq.append(LOG, events)),
+        ));
         // Keep request order, so "claims" commits before "conflicts with" and "repeats".
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -171,7 +196,10 @@ pub fn duplicate_id_other_content_is_conflict_and_writes_nothing(store: Arc<dyn 
         let result = handle.join().unwrap();
         match what {
             "valid" => assert!(
-                result.unwrap().iter().all(|o| matches!(o, Outcome::Appended(_))),
+                result
+                    .unwrap()
+                    .iter()
+                    .all(|o| matches!(o, Outcome::Appended(_))),
                 "{what}"
             ),
             "claims the shared id" => {
@@ -207,7 +235,10 @@ pub fn head_and_entries_read_back(store: Arc<dyn Store>) {
     assert_eq!(store.head(LOG).unwrap(), Head::default());
     assert!(store.logs().unwrap().is_empty());
     assert!(store.entry(LOG, 0).unwrap().is_none());
-    assert!(store.entry_by_id(LOG, "0190f1f0-0000-7000-8000-000000000000").unwrap().is_none());
+    assert!(store
+        .entry_by_id(LOG, "0190f1f0-0000-7000-8000-000000000000")
+        .unwrap()
+        .is_none());
 
     let seq = Sequencer::new(store.clone());
     let batch = events(0, 12);
@@ -215,7 +246,10 @@ pub fn head_and_entries_read_back(store: Arc<dyn Store>) {
     let receipts = append_new(&seq, LOG, batch);
     let other = append_new(&seq, "tenant-b", events(500, 3));
     assert_eq!(other[0].seq, 0, "every log has its own seqs");
-    assert_eq!(store.logs().unwrap(), vec!["default".to_owned(), "tenant-b".to_owned()]);
+    assert_eq!(
+        store.logs().unwrap(),
+        vec!["default".to_owned(), "tenant-b".to_owned()]
+    );
 
     let entries = all_entries(store.as_ref(), LOG);
     assert_eq!(entries.len(), 12);
@@ -230,8 +264,14 @@ pub fn head_and_entries_read_back(store: Arc<dyn Store>) {
         let event = aitrail_core::canonical::to_canonical(&record.event.into()).unwrap();
         assert_eq!(&event, canonical, "the stored event is the canonical event");
         assert_eq!(store.entry(LOG, entry.seq).unwrap().as_ref(), Some(entry));
-        assert_eq!(store.entry_by_id(LOG, &entry.event_id).unwrap().as_ref(), Some(entry));
-        assert!(store.entry_by_id("tenant-b", &entry.event_id).unwrap().is_none());
+        assert_eq!(
+            store.entry_by_id(LOG, &entry.event_id).unwrap().as_ref(),
+            Some(entry)
+        );
+        assert!(store
+            .entry_by_id("tenant-b", &entry.event_id)
+            .unwrap()
+            .is_none());
     }
     let head = store.head(LOG).unwrap();
     let last = entries.last().unwrap();
@@ -249,7 +289,11 @@ pub fn head_and_entries_read_back(store: Arc<dyn Store>) {
             Ok(from_five.len() < 4)
         })
         .unwrap();
-    assert_eq!(from_five, vec![5, 6, 7, 8], "scan starts at `from` and stops on false");
+    assert_eq!(
+        from_five,
+        vec![5, 6, 7, 8],
+        "scan starts at `from` and stops on false"
+    );
     assert_eq!(all_entries(store.as_ref(), "tenant-b").len(), 3);
     assert!(all_entries(store.as_ref(), "no-such-log").is_empty());
 }
@@ -323,7 +367,10 @@ pub fn checkpoint_sign_and_prove(store: Arc<dyn Store>) {
     assert_eq!(same, first);
 
     let later = append_new(&seq, LOG, events(37, 5));
-    assert_eq!(log::prove(store.as_ref(), LOG, &later[0].id.to_string()).unwrap(), None);
+    assert_eq!(
+        log::prove(store.as_ref(), LOG, &later[0].id.to_string()).unwrap(),
+        None
+    );
     for receipt in &receipts {
         let proof = log::prove(store.as_ref(), LOG, &receipt.id.to_string())
             .unwrap()
@@ -339,7 +386,10 @@ pub fn checkpoint_sign_and_prove(store: Arc<dyn Store>) {
     let (second, new) = log::checkpoint(store.as_ref(), LOG, &signer, now_micros() + 2).unwrap();
     assert!(new);
     assert_eq!((second.number, second.size), (2, 42));
-    assert_eq!(store.checkpoints(LOG).unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(
+        store.checkpoints(LOG).unwrap(),
+        vec![first.clone(), second.clone()]
+    );
     assert_eq!(store.latest_checkpoint(LOG).unwrap(), Some(second.clone()));
     let proof = log::prove(store.as_ref(), LOG, &later[4].id.to_string())
         .unwrap()
@@ -409,8 +459,8 @@ pub fn proofs_match_naive_tree_for_many_sizes(store: Arc<dyn Store>) {
         assert_eq!(root, roots[size as usize], "root at size {size}");
     }
     let sizes = [
-        1u64, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 127, 128, 129, 255, 256, 257,
-        300, 383, 384, 385, 511, 512, 513, 599, 600,
+        1u64, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 127, 128, 129, 255, 256, 257, 300,
+        383, 384, 385, 511, 512, 513, 599, 600,
     ];
     for &size in &sizes {
         let step = if size <= 40 { 1 } else { (size / 23).max(1) };
@@ -420,16 +470,29 @@ pub fn proofs_match_naive_tree_for_many_sizes(store: Arc<dyn Store>) {
             let leaf = receipts[s as usize].leaf_hash;
             verify_inclusion(s, size, &leaf, &path, &roots[size as usize])
                 .unwrap_or_else(|e| panic!("inclusion of {s} in {size}: {e}"));
-            assert_eq!(path, inclusion_proof(&mut tree, s, size).unwrap(), "path {s} in {size}");
+            assert_eq!(
+                path,
+                inclusion_proof(&mut tree, s, size).unwrap(),
+                "path {s} in {size}"
+            );
         }
         for &from in sizes.iter().filter(|&&from| from <= size) {
             let path = log::consistency_path(store.as_ref(), LOG, from, size).unwrap();
-            verify_consistency(from, size, &roots[from as usize], &roots[size as usize], &path)
-                .unwrap_or_else(|e| panic!("consistency {from} -> {size}: {e}"));
+            verify_consistency(
+                from,
+                size,
+                &roots[from as usize],
+                &roots[size as usize],
+                &path,
+            )
+            .unwrap_or_else(|e| panic!("consistency {from} -> {size}: {e}"));
         }
     }
     assert!(log::inclusion_path(store.as_ref(), LOG, 600, 600).is_err());
-    assert!(log::root_at(store.as_ref(), LOG, 601).is_err(), "no root past the head");
+    assert!(
+        log::root_at(store.as_ref(), LOG, 601).is_err(),
+        "no root past the head"
+    );
 }
 
 /// A log written only through the sequencer, with checkpoints, verifies: signed or not, one
@@ -448,18 +511,30 @@ pub fn verify_passes_on_untouched_log(store: Arc<dyn Store>) {
     append_new(&seq, LOG, events(9000, 7)); // past the last checkpoint
     append_new(&seq, "tenant-b", events(500, 9));
     let mut progress = Vec::new();
-    let report = verify_log(store.as_ref(), LOG, Some(&verifier), &mut |n| progress.push(n)).unwrap();
+    let report = verify_log(store.as_ref(), LOG, Some(&verifier), &mut |n| {
+        progress.push(n)
+    })
+    .unwrap();
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!((report.entries, report.checkpoints), (307, 4));
-    assert_eq!(report.root, hex::encode(log::root_at(store.as_ref(), LOG, 307).unwrap()));
+    assert_eq!(
+        report.root,
+        hex::encode(log::root_at(store.as_ref(), LOG, 307).unwrap())
+    );
     assert_eq!(progress.last(), Some(&307));
-    let bytes: usize = all_entries(store.as_ref(), LOG).iter().map(|e| e.entry.len()).sum();
+    let bytes: usize = all_entries(store.as_ref(), LOG)
+        .iter()
+        .map(|e| e.entry.len())
+        .sum();
     assert_eq!(report.bytes, bytes as u64);
 
     let unsigned = verify_log(store.as_ref(), LOG, None, &mut |_| {}).unwrap();
     assert!(unsigned.ok, "{:?}", unsigned.problems);
     let other = verify_log(store.as_ref(), "tenant-b", Some(&verifier), &mut |_| {}).unwrap();
-    assert!(other.ok && other.entries == 9 && other.checkpoints == 0, "{other:?}");
+    assert!(
+        other.ok && other.entries == 9 && other.checkpoints == 0,
+        "{other:?}"
+    );
 }
 
 /// Many threads appending through one sequencer: seqs exactly 0..n, each receipt unique,
@@ -493,18 +568,31 @@ pub fn concurrent_writers_no_gaps_no_duplicates(store: Arc<dyn Store>) {
     for receipts in &requests {
         let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
         let start = seqs[0];
-        assert_eq!(seqs, (start..start + seqs.len() as u64).collect::<Vec<_>>(), "a request is never split");
+        assert_eq!(
+            seqs,
+            (start..start + seqs.len() as u64).collect::<Vec<_>>(),
+            "a request is never split"
+        );
     }
     let mut all: Vec<&Receipt> = requests.iter().flatten().collect();
     let n = all.len() as u64;
     all.sort_by_key(|r| r.seq);
-    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
-    assert_eq!(all.iter().map(|r| r.id).collect::<HashSet<_>>().len() as u64, n);
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<HashSet<_>>().len() as u64,
+        n
+    );
 
     let entries = all_entries(store.as_ref(), LOG);
     assert_eq!(entries.len() as u64, n);
     for (entry, receipt) in entries.iter().zip(&all) {
-        assert_eq!((entry.seq, entry.event_id.as_str()), (receipt.seq, receipt.id.to_string().as_str()));
+        assert_eq!(
+            (entry.seq, entry.event_id.as_str()),
+            (receipt.seq, receipt.id.to_string().as_str())
+        );
         assert_eq!(entry.leaf(), receipt.leaf_hash);
     }
     let report = verify_log(store.as_ref(), LOG, None, &mut |_| {}).unwrap();
@@ -580,16 +668,32 @@ impl Store for Instrumented {
     fn entry_by_id(&self, log: &str, event_id: &str) -> Result<Option<StoredEntry>> {
         self.inner.entry_by_id(log, event_id)
     }
-    fn scan(&self, log: &str, from: u64, f: &mut dyn FnMut(StoredEntry) -> Result<bool>) -> Result<()> {
+    fn scan(
+        &self,
+        log: &str,
+        from: u64,
+        f: &mut dyn FnMut(StoredEntry) -> Result<bool>,
+    ) -> Result<()> {
         self.inner.scan(log, from, f)
     }
-    fn read_nodes(&self, log: &str, f: &mut dyn FnMut(&mut dyn NodeRows) -> Result<()>) -> Result<()> {
+    fn read_nodes(
+        &self,
+        log: &str,
+        f: &mut dyn FnMut(&mut dyn NodeRows) -> Result<()>,
+    ) -> Result<()> {
         self.inner.read_nodes(log, f)
     }
     fn nodes(&self, log: &str) -> Result<Vec<Node>> {
         self.inner.nodes(log)
     }
-    fn add_checkpoint(&self, log: &str, size: u64, root: &Hash, note: &str, created_at: i64) -> Result<StoredCheckpoint> {
+    fn add_checkpoint(
+        &self,
+        log: &str,
+        size: u64,
+        root: &Hash,
+        note: &str,
+        created_at: i64,
+    ) -> Result<StoredCheckpoint> {
         self.inner.add_checkpoint(log, size, root, note, created_at)
     }
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {
@@ -659,7 +763,10 @@ mod sqlite {
         let (dir, store) = fresh();
         let raw = rusqlite::Connection::open(dir.path().join("trail.db")).unwrap();
         super::update_and_delete_are_refused(store, &|what| {
-            let err = raw.execute(forbidden_sql(what), []).map(drop).map_err(|e| e.to_string());
+            let err = raw
+                .execute(forbidden_sql(what), [])
+                .map(drop)
+                .map_err(|e| e.to_string());
             if let Err(msg) = &err {
                 assert!(msg.contains("aitrail is append-only"), "{what:?}: {msg}");
             }
@@ -715,10 +822,16 @@ mod sqlite {
                 })
             })
             .collect();
-        let mut receipts: Vec<Receipt> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut receipts: Vec<Receipt> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         receipts.sort_by_key(|r| r.seq);
         let n = receipts.len() as u64;
-        assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+        assert_eq!(
+            receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
         for store in [&first, &second] {
             assert_eq!(store.head(LOG).unwrap().size, n);
             assert_gapless(store.as_ref(), LOG);
@@ -733,7 +846,11 @@ mod sqlite {
         receipts.iter().for_each(|r| tree.push(r.leaf_hash));
         assert_eq!(log::root_at(first.as_ref(), LOG, n).unwrap(), tree.root());
         for node in first.nodes(LOG).unwrap() {
-            assert_eq!(Some(node.hash), tree.node(node.level, node.index).ok(), "{node:?}");
+            assert_eq!(
+                Some(node.hash),
+                tree.node(node.level, node.index).ok(),
+                "{node:?}"
+            );
         }
         drop(processes);
         // A third process opening the file later sees the same log.

@@ -37,9 +37,18 @@ fn log_with(n: u64) -> (TempDir, Arc<SqliteStore>, Vec<Receipt>, Signer) {
     let mut receipts = Vec::new();
     while (receipts.len() as u64) < n {
         let batch = CHECKPOINT_EVERY.min(n - receipts.len() as u64);
-        receipts.extend(append_new(&sequencer, LOG, events(receipts.len() as u64, batch)));
-        log::checkpoint(store.as_ref(), LOG, &signer, now_micros() + receipts.len() as i64)
-            .unwrap();
+        receipts.extend(append_new(
+            &sequencer,
+            LOG,
+            events(receipts.len() as u64, batch),
+        ));
+        log::checkpoint(
+            store.as_ref(),
+            LOG,
+            &signer,
+            now_micros() + receipts.len() as i64,
+        )
+        .unwrap();
     }
     (dir, store, receipts, signer)
 }
@@ -80,13 +89,21 @@ fn assert_first(report: &Report, kind: ProblemKind, seq: u64, event_id: Option<&
 // ----- row helpers: what someone with the file can do --------------------------------------
 
 fn entry_at(conn: &Connection, seq: u64) -> Vec<u8> {
-    conn.query_row("SELECT entry FROM entries WHERE seq = ?1", [seq as i64], |r| r.get(0))
-        .unwrap()
+    conn.query_row(
+        "SELECT entry FROM entries WHERE seq = ?1",
+        [seq as i64],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 fn chain_at(conn: &Connection, seq: u64) -> Hash {
     let raw: Vec<u8> = conn
-        .query_row("SELECT chain_hash FROM entries WHERE seq = ?1", [seq as i64], |r| r.get(0))
+        .query_row(
+            "SELECT chain_hash FROM entries WHERE seq = ?1",
+            [seq as i64],
+            |r| r.get(0),
+        )
         .unwrap();
     raw.try_into().unwrap()
 }
@@ -94,7 +111,10 @@ fn chain_at(conn: &Connection, seq: u64) -> Hash {
 /// Replaces the entry bytes of `seq`, leaving its hashes as they were.
 fn set_entry(conn: &Connection, seq: u64, entry: &[u8]) {
     let n = conn
-        .execute("UPDATE entries SET entry = ?1 WHERE seq = ?2", params![entry, seq as i64])
+        .execute(
+            "UPDATE entries SET entry = ?1 WHERE seq = ?2",
+            params![entry, seq as i64],
+        )
         .unwrap();
     assert_eq!(n, 1);
 }
@@ -119,7 +139,11 @@ fn rehash_leaf(conn: &Connection, seq: u64) {
 /// Recomputes leaf and chain hashes of every row from `seq` on, consistently: what an
 /// attacker without the signing key can do at most.
 fn rehash_from(conn: &Connection, seq: u64) {
-    let mut prev = if seq == 0 { [0; 32] } else { chain_at(conn, seq - 1) };
+    let mut prev = if seq == 0 {
+        [0; 32]
+    } else {
+        chain_at(conn, seq - 1)
+    };
     let last: i64 = conn
         .query_row("SELECT max(seq) FROM entries", [], |r| r.get(0))
         .unwrap();
@@ -152,7 +176,10 @@ fn untouched_log_verifies() {
     let (_dir, store, receipts, signer) = log_with(300);
     let report = verify(&store, &signer);
     assert!(report.ok, "{:#?}", report.problems);
-    assert_eq!((report.entries, report.checkpoints), (receipts.len() as u64, 30));
+    assert_eq!(
+        (report.entries, report.checkpoints),
+        (receipts.len() as u64, 30)
+    );
 }
 
 #[test]
@@ -182,7 +209,12 @@ fn triggers_refuse_update_and_delete() {
 fn edited_entry_bytes_are_a_changed_entry() {
     let (dir, store, receipts, signer) = log_with(20);
     // seq 13 is the reviewer's decision on loan-00002: flip it.
-    edit_entry(&raw(&dir), 13, r#""decision":"approve""#, r#""decision":"reject""#);
+    edit_entry(
+        &raw(&dir),
+        13,
+        r#""decision":"approve""#,
+        r#""decision":"reject""#,
+    );
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::ChangedEntry, 13, Some(&receipts[13]));
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
@@ -192,11 +224,36 @@ fn edited_entry_bytes_are_a_changed_entry() {
 fn edited_entry_with_recomputed_leaf_breaks_the_chain() {
     let (dir, store, receipts, signer) = log_with(20);
     let conn = raw(&dir);
-    edit_entry(&conn, 13, r#""decision":"approve""#, r#""decision":"reject""#);
+    edit_entry(
+        &conn,
+        13,
+        r#""decision":"approve""#,
+        r#""decision":"reject""#,
+    );
     rehash_leaf(&conn, 13);
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::ChangedEntry, 13, Some(&receipts[13]));
-    assert!(report.problems[0].detail.contains("chain"), "{:?}", report.problems[0]);
+    assert!(
+        report.problems[0].detail.contains("chain"),
+        "{:?}",
+        report.problems[0]
+    );
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+}
+
+#[test]
+fn entry_edited_with_sql_text_functions_is_a_changed_entry() {
+    // The sqlite3 shell one-liner: replace() turns the BLOB into TEXT; verify must still read
+    // the row and report it rather than fail to run.
+    let (dir, store, receipts, signer) = log_with(20);
+    raw(&dir)
+        .execute(
+            "UPDATE entries SET entry = replace(entry, 'reviewer-2', 'reviewer-5') WHERE seq = 13",
+            [],
+        )
+        .unwrap();
+    let report = verify(&store, &signer);
+    assert_first(&report, ProblemKind::ChangedEntry, 13, Some(&receipts[13]));
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
@@ -206,15 +263,24 @@ fn entry_bytes_that_are_no_record_are_a_changed_entry() {
     set_entry(&raw(&dir), 4, b"{\"event\":{}}");
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::ChangedEntry, 4, Some(&receipts[4]));
+    // The checkpoints of size 10 and 20 no longer match either, for the reason already given.
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
 #[test]
 fn edited_entry_in_a_log_with_stored_nodes_is_located_at_the_entry() {
-    // 300 entries: the node of seqs 0..256 is stored, and the edit changes it too.
+    // 300 entries: the recomputed node of seqs 0..256 and the 29 later checkpoints differ
+    // too, but only because of the edit, which must be the one problem named.
     let (dir, store, receipts, signer) = log_with(300);
-    edit_entry(&raw(&dir), 13, r#""decision":"approve""#, r#""decision":"reject""#);
+    edit_entry(
+        &raw(&dir),
+        13,
+        r#""decision":"approve""#,
+        r#""decision":"reject""#,
+    );
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::ChangedEntry, 13, Some(&receipts[13]));
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
 // ----- entries removed, added, moved --------------------------------------------------------
@@ -222,19 +288,24 @@ fn edited_entry_in_a_log_with_stored_nodes_is_located_at_the_entry() {
 #[test]
 fn deleted_entry_is_a_missing_seq() {
     let (dir, store, _receipts, signer) = log_with(20);
-    raw(&dir).execute("DELETE FROM entries WHERE seq = 13", []).unwrap();
+    raw(&dir)
+        .execute("DELETE FROM entries WHERE seq = 13", [])
+        .unwrap();
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::MissingSeq, 13, None);
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
 #[test]
 fn deleted_entry_with_the_rest_renumbered_is_a_missing_seq() {
     let (dir, store, _receipts, signer) = log_with(20);
     let conn = raw(&dir);
-    conn.execute("DELETE FROM entries WHERE seq = 13", []).unwrap();
+    conn.execute("DELETE FROM entries WHERE seq = 13", [])
+        .unwrap();
     shift_seqs(&conn, 14, -1);
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::MissingSeq, 13, None);
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
 #[test]
@@ -262,9 +333,24 @@ fn inserted_entry_is_an_extra_entry() {
     let report = verify(&store, &signer);
     assert!(!report.ok);
     let first = &report.problems[0];
-    assert_eq!((first.kind, first.seq), (ProblemKind::ExtraEntry, Some(13)), "{:#?}", report.problems);
-    assert_eq!(first.event_id, Some(forged.id.to_string()), "names the inserted event");
+    assert_eq!(
+        (first.kind, first.seq),
+        (ProblemKind::ExtraEntry, Some(13)),
+        "{:#?}",
+        report.problems
+    );
+    assert_eq!(
+        first.event_id,
+        Some(forged.id.to_string()),
+        "names the inserted event"
+    );
     assert_ne!(first.event_id, Some(receipts[13].id.to_string()));
+    assert_eq!(
+        report.problems.len(),
+        1,
+        "the shifted rows are one change: {:#?}",
+        report.problems
+    );
 }
 
 #[test]
@@ -278,13 +364,21 @@ fn swapped_entries_are_reordered() {
     )
     .unwrap();
     let report = verify(&store, &signer);
-    assert_first(&report, ProblemKind::ReorderedEntries, 5, Some(&receipts[6]));
+    assert_first(
+        &report,
+        ProblemKind::ReorderedEntries,
+        5,
+        Some(&receipts[6]),
+    );
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
 #[test]
 fn truncated_tail_under_a_checkpoint_is_truncated() {
     let (dir, store, _receipts, signer) = log_with(20);
-    raw(&dir).execute("DELETE FROM entries WHERE seq >= 15", []).unwrap();
+    raw(&dir)
+        .execute("DELETE FROM entries WHERE seq >= 15", [])
+        .unwrap();
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::Truncated, 15, None);
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
@@ -308,7 +402,9 @@ fn altered_checkpoint_signature_is_a_bad_signature() {
     let (dir, store, _receipts, signer) = log_with(20);
     let conn = raw(&dir);
     let note: String = conn
-        .query_row("SELECT note FROM checkpoints WHERE size = 10", [], |r| r.get(0))
+        .query_row("SELECT note FROM checkpoints WHERE size = 10", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     // The signature's last base64 characters before the final newline.
     let cut = note.len() - 6;
@@ -324,7 +420,10 @@ fn altered_checkpoint_signature_is_a_bad_signature() {
 fn checkpoint_row_that_differs_from_its_note_is_a_bad_signature() {
     let (dir, store, _receipts, signer) = log_with(20);
     raw(&dir)
-        .execute("UPDATE checkpoints SET root = zeroblob(32) WHERE size = 20", [])
+        .execute(
+            "UPDATE checkpoints SET root = zeroblob(32) WHERE size = 20",
+            [],
+        )
         .unwrap();
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::BadCheckpointSignature, 19, None);
@@ -332,14 +431,25 @@ fn checkpoint_row_that_differs_from_its_note_is_a_bad_signature() {
 
 #[test]
 fn consistently_rehashed_rewrite_is_a_checkpoint_mismatch() {
-    let (dir, store, _receipts, signer) = log_with(20);
+    let (dir, store, receipts, signer) = log_with(20);
     let conn = raw(&dir);
-    edit_entry(&conn, 13, r#""decision":"approve""#, r#""decision":"reject""#);
+    edit_entry(
+        &conn,
+        13,
+        r#""decision":"approve""#,
+        r#""decision":"reject""#,
+    );
     rehash_from(&conn, 13);
     let report = verify(&store, &signer);
     // Chain and leaves agree; only the checkpoint of size 20 shows it. The last checkpoint
-    // that still matches is the one of size 10, so the rewrite lies in seqs 10..20.
-    assert_first(&report, ProblemKind::CheckpointMismatch, 10, None);
+    // that still matches is the one of size 10, so the rewrite lies in seqs 10..20; the
+    // event named is the first one of that range.
+    assert_first(
+        &report,
+        ProblemKind::CheckpointMismatch,
+        10,
+        Some(&receipts[10]),
+    );
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
 }
 
@@ -347,9 +457,41 @@ fn consistently_rehashed_rewrite_is_a_checkpoint_mismatch() {
 fn altered_node_is_a_changed_node() {
     let (dir, store, _receipts, signer) = log_with(300);
     raw(&dir)
-        .execute("UPDATE nodes SET hash = zeroblob(32) WHERE level = 8 AND idx = 0", [])
+        .execute(
+            "UPDATE nodes SET hash = zeroblob(32) WHERE level = 8 AND idx = 0",
+            [],
+        )
         .unwrap();
     let report = verify(&store, &signer);
     assert_first(&report, ProblemKind::ChangedNode, 0, None);
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+}
+
+#[test]
+fn rewrite_is_found_even_when_another_checkpoint_is_bad() {
+    let (dir, store, _receipts, signer) = log_with(30);
+    let conn = raw(&dir);
+    // Checkpoint 1 (size 10) is garbled; entries under checkpoint 2 are rewritten and
+    // rehashed. The bad signature must not hide the rewrite.
+    conn.execute(
+        "UPDATE checkpoints SET note = 'garbled' WHERE size = 10",
+        [],
+    )
+    .unwrap();
+    edit_entry(
+        &conn,
+        13,
+        r#""decision":"approve""#,
+        r#""decision":"reject""#,
+    );
+    rehash_from(&conn, 13);
+    let report = verify(&store, &signer);
+    let kinds: Vec<_> = report.problems.iter().map(|p| (p.kind, p.seq)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ProblemKind::CheckpointMismatch, Some(0)),
+            (ProblemKind::BadCheckpointSignature, Some(9)),
+        ]
+    );
 }

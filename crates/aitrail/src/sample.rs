@@ -42,24 +42,64 @@ impl Rng {
     }
 
     fn hex(&mut self, bytes: usize) -> String {
-        (0..bytes).map(|_| format!("{:02x}", self.below(256))).collect()
+        (0..bytes)
+            .map(|_| format!("{:02x}", self.below(256)))
+            .collect()
     }
 }
 
-const REVIEWERS: &[&str] = &["rev-amara", "rev-bruno", "rev-chen", "rev-dalia", "rev-emeka", "rev-farah", "rev-goran", "rev-hana"];
+const REVIEWERS: &[&str] = &[
+    "rev-amara",
+    "rev-bruno",
+    "rev-chen",
+    "rev-dalia",
+    "rev-emeka",
+    "rev-farah",
+    "rev-goran",
+    "rev-hana",
+];
 const SENIORS: &[&str] = &["senior-ines", "senior-jonas"];
-const PRODUCTS: &[&str] = &["personal_loan", "auto_loan", "credit_line", "home_improvement"];
+const PRODUCTS: &[&str] = &[
+    "personal_loan",
+    "auto_loan",
+    "credit_line",
+    "home_improvement",
+];
 const BANDS: &[&str] = &["300-579", "580-669", "670-739", "740-799", "800-850"];
 const AMOUNTS: &[&str] = &["1k-5k", "5k-10k", "10k-25k", "25k-50k"];
 const REJECT_REASONS: &[(&str, &str, &str)] = &[
-    ("R-INC-02", "income", "Stated income not supported by the bank statements in the file."),
-    ("R-DTI-01", "affordability", "Debt-to-income above policy limit once the new payment is included."),
-    ("R-DOC-03", "documentation", "Employment letter is older than 90 days."),
+    (
+        "R-INC-02",
+        "income",
+        "Stated income not supported by the bank statements in the file.",
+    ),
+    (
+        "R-DTI-01",
+        "affordability",
+        "Debt-to-income above policy limit once the new payment is included.",
+    ),
+    (
+        "R-DOC-03",
+        "documentation",
+        "Employment letter is older than 90 days.",
+    ),
 ];
 const MODIFY_REASONS: &[(&str, &str, &str)] = &[
-    ("M-AMT-01", "affordability", "Approve at a lower amount that keeps DTI under 40%."),
-    ("M-CND-02", "conditions", "Approve with a condition: proof of address before disbursement."),
-    ("M-TRM-01", "terms", "Approve with a shorter term to reduce risk."),
+    (
+        "M-AMT-01",
+        "affordability",
+        "Approve at a lower amount that keeps DTI under 40%.",
+    ),
+    (
+        "M-CND-02",
+        "conditions",
+        "Approve with a condition: proof of address before disbursement.",
+    ),
+    (
+        "M-TRM-01",
+        "terms",
+        "Approve with a shorter term to reduce risk.",
+    ),
 ];
 const ESCALATION_REASONS: &[&str] = &[
     "Possible identity mismatch between application and credit file",
@@ -125,7 +165,7 @@ pub fn task_events(rng: &mut Rng, i: u64, tasks: u64) -> Vec<Value> {
             "text": format!("Recommend {verdict}. Score band {band}, DTI {dti}%, within policy 4.2 limits: {}.",
                             if approve_model { "yes" } else { "no" }),
             "confidence": confidence,
-            "token_logprobs": [{"token": verdict, "logprob": (confidence as f64).ln()}],
+            "token_logprobs": [{"token": verdict, "logprob": confidence.ln()}],
             "finish_reason": "stop"
         },
         "environment": env, "request_id": request, "trace_id": trace,
@@ -152,7 +192,12 @@ pub fn task_events(rng: &mut Rng, i: u64, tasks: u64) -> Vec<Value> {
     } else {
         "approve"
     };
-    let duration = 45_000 + rng.below(if decision == "approve" { 240_000 } else { 900_000 });
+    let duration = 45_000
+        + rng.below(if decision == "approve" {
+            240_000
+        } else {
+            900_000
+        });
     t += (duration / 1000) as i64 + 30;
     let mut review = json!({"decision": decision, "duration_ms": duration});
     let (code, category, note) = match decision {
@@ -168,7 +213,11 @@ pub fn task_events(rng: &mut Rng, i: u64, tasks: u64) -> Vec<Value> {
             r
         }
         "escalate" => ("E-AUTH-01", "authority", "Needs senior underwriting."),
-        _ => ("A-POL-01", "policy", "Model summary matches the file; within policy."),
+        _ => (
+            "A-POL-01",
+            "policy",
+            "Model summary matches the file; within policy.",
+        ),
     };
     out.push(json!({
         "id": rng.uuid(), "type": "review.decision", "task_id": task, "occurred_at": ts(t),
@@ -210,7 +259,11 @@ pub fn task_events(rng: &mut Rng, i: u64, tasks: u64) -> Vec<Value> {
                           "note": if senior_approves { "Identity and income verified by phone." } else { "Risk outside appetite after verification." }},
             "request_id": request, "trace_id": trace
         }));
-        outcome = if senior_approves { "approved" } else { "declined" };
+        outcome = if senior_approves {
+            "approved"
+        } else {
+            "declined"
+        };
     }
     t += 30 + rng.below(600) as i64;
     out.push(json!({
@@ -237,7 +290,9 @@ mod tests {
     fn sample_is_deterministic_and_valid() {
         let gen = |seed| {
             let mut rng = Rng::new(seed);
-            (0..200).flat_map(|i| task_events(&mut rng, i, 200)).collect::<Vec<_>>()
+            (0..200)
+                .flat_map(|i| task_events(&mut rng, i, 200))
+                .collect::<Vec<_>>()
         };
         let a = gen(7);
         assert_eq!(a, gen(7));

@@ -12,7 +12,9 @@ struct Trail {
 
 impl Trail {
     fn new() -> Trail {
-        let t = Trail { dir: tempfile::tempdir().unwrap() };
+        let t = Trail {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let out = t.run(&["init", "--origin", "test.example"]);
         assert!(out.status.success(), "{}", stderr(&out));
         t
@@ -24,7 +26,11 @@ impl Trail {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
-        c.arg("--data").arg(self.data()).args(args).env_remove("AITRAIL_STORE").env_remove("AITRAIL_LOG");
+        c.arg("--data")
+            .arg(self.data())
+            .args(args)
+            .env_remove("AITRAIL_STORE")
+            .env_remove("AITRAIL_LOG");
         c
     }
 
@@ -33,8 +39,19 @@ impl Trail {
     }
 
     fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -46,7 +63,10 @@ impl Trail {
 
     fn verify_json(&self) -> (i32, Value) {
         let out = self.run(&["verify", "--json"]);
-        (out.status.code().unwrap(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        (
+            out.status.code().unwrap(),
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        )
     }
 
     fn db(&self) -> rusqlite::Connection {
@@ -88,7 +108,11 @@ fn init_creates_private_keys_and_prints_the_verifier_key() {
     {
         use std::os::unix::fs::PermissionsExt;
         for f in ["hmac.key", "keys/default.key"] {
-            let mode = std::fs::metadata(t.data().join(f)).unwrap().permissions().mode() & 0o777;
+            let mode = std::fs::metadata(t.data().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }
     }
@@ -101,7 +125,12 @@ fn init_creates_private_keys_and_prints_the_verifier_key() {
 #[test]
 fn commands_without_init_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_aitrail")).arg("--data").arg(dir.path().join("none")).arg("verify").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aitrail"))
+        .arg("--data")
+        .arg(dir.path().join("none"))
+        .arg("verify")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("aitrail init"), "{}", stderr(&out));
 }
@@ -115,12 +144,19 @@ fn ingest_file_and_stdin_then_verify() {
     let f = t.file("a.ndjson", &ndjson(&events[..6]));
     let out = t.run(&["ingest", f.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("ingested 6 events"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ingested 6 events"),
+        "{}",
+        stdout(&out)
+    );
     let out = t.run_stdin(&["ingest", "-"], &ndjson(&events[6..]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("as seq 6..=9"), "{}", stdout(&out));
     let (code, report) = t.verify_json();
-    assert_eq!((code, report["ok"].clone(), report["entries"].clone()), (0, json!(true), json!(10)));
+    assert_eq!(
+        (code, report["ok"].clone(), report["entries"].clone()),
+        (0, json!(true), json!(10))
+    );
 }
 
 #[test]
@@ -134,7 +170,10 @@ fn ingest_is_all_or_nothing_and_names_line_and_field() {
     let out = t.run(&["ingest", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("line 4: review.decision: expected one of approve, reject, modify, escalate"), "{err}");
+    assert!(
+        err.contains("line 4: review.decision: expected one of approve, reject, modify, escalate"),
+        "{err}"
+    );
     assert!(err.contains("line 6: malformed JSON"), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(t.verify_json().1["entries"], json!(0));
@@ -148,14 +187,22 @@ fn ingest_twice_is_idempotent_and_a_changed_event_is_refused() {
     assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
     let out = t.run(&["ingest", f.to_str().unwrap()]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("4 already recorded"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("4 already recorded"),
+        "{}",
+        stdout(&out)
+    );
     let mut changed = sample(5);
     changed[2]["review"]["duration_ms"] = json!(99);
     let g = t.file("b.ndjson", &ndjson(&changed));
     let out = t.run(&["ingest", g.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 3: id:"), "{}", stderr(&out));
-    assert_eq!(t.verify_json().1["entries"], json!(4), "the new fifth event must not be written either");
+    assert_eq!(
+        t.verify_json().1["entries"],
+        json!(4),
+        "the new fifth event must not be written either"
+    );
 }
 
 #[test]
@@ -168,7 +215,11 @@ fn raw_subject_ids_are_not_stored() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
-            assert!(!bytes.windows(11).any(|w| w == b"applicant-1"), "raw subject id found in {}", path.display());
+            assert!(
+                !bytes.windows(11).any(|w| w == b"applicant-1"),
+                "raw subject id found in {}",
+                path.display()
+            );
         }
     }
 }
@@ -177,7 +228,8 @@ fn raw_subject_ids_are_not_stored() {
 
 fn tamper(t: &Trail, sql: &str) {
     let db = t.db();
-    db.execute_batch("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;").unwrap();
+    db.execute_batch("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;")
+        .unwrap();
     db.execute_batch(sql).unwrap();
 }
 
@@ -188,17 +240,27 @@ fn verify_exit_codes_and_json_name_the_first_entry() {
     assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
     assert!(t.run(&["checkpoint"]).status.success());
     assert_eq!(t.verify_json().0, 0);
-    tamper(&t, "UPDATE entries SET entry = replace(entry, 'approve', 'reject') WHERE seq = 7");
+    tamper(
+        &t,
+        "UPDATE entries SET entry = replace(entry, 'approve', 'reject') WHERE seq = 7",
+    );
     let (code, report) = t.verify_json();
     assert_eq!(code, 1);
     assert_eq!(report["ok"], json!(false));
     let first = &report["problems"][0];
     assert_eq!(first["kind"], json!("changed_entry"));
     assert_eq!(first["seq"], json!(7));
-    assert_eq!(first["event_id"], json!("00000000-0000-4000-8000-000000000007"));
+    assert_eq!(
+        first["event_id"],
+        json!("00000000-0000-4000-8000-000000000007")
+    );
     let human = t.run(&["verify"]);
     assert_eq!(human.status.code(), Some(1));
-    assert!(stdout(&human).contains("first entry affected: seq 7"), "{}", stdout(&human));
+    assert!(
+        stdout(&human).contains("first entry affected: seq 7"),
+        "{}",
+        stdout(&human)
+    );
 }
 
 #[test]
@@ -225,18 +287,39 @@ fn prove_and_verify_proof_offline() {
     assert!(cp.status.success());
     let note = stdout(&cp);
     assert!(note.starts_with("test.example/default\n37\n"), "{note}");
-    assert!(note.contains("\n\n\u{2014} test.example/default "), "{note}");
+    assert!(
+        note.contains("\n\n\u{2014} test.example/default "),
+        "{note}"
+    );
     // A second checkpoint with nothing new returns the same note.
     assert_eq!(stdout(&t.run(&["checkpoint"])), note);
 
     let proof_path = t.dir.path().join("proof.json");
-    let out = t.run(&["prove", "00000000-0000-4000-8000-000000000013", "-o", proof_path.to_str().unwrap()]);
+    let out = t.run(&[
+        "prove",
+        "00000000-0000-4000-8000-000000000013",
+        "-o",
+        proof_path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let proof: Value = serde_json::from_str(&std::fs::read_to_string(&proof_path).unwrap()).unwrap();
-    for field in ["log", "seq", "tree_size", "entry", "leaf_hash", "audit_path", "root_hash", "checkpoint"] {
+    let proof: Value =
+        serde_json::from_str(&std::fs::read_to_string(&proof_path).unwrap()).unwrap();
+    for field in [
+        "log",
+        "seq",
+        "tree_size",
+        "entry",
+        "leaf_hash",
+        "audit_path",
+        "root_hash",
+        "checkpoint",
+    ] {
         assert!(proof.get(field).is_some(), "proof lacks {field}");
     }
-    assert_eq!((proof["seq"].clone(), proof["tree_size"].clone()), (json!(13), json!(37)));
+    assert_eq!(
+        (proof["seq"].clone(), proof["tree_size"].clone()),
+        (json!(13), json!(37))
+    );
 
     // Offline: another data directory, only the verifier key.
     let key = stdout(&t.run(&["key"])).trim().to_owned();
@@ -258,7 +341,10 @@ fn prove_and_verify_proof_offline() {
     let bad_path = t.file("bad.json", &bad.to_string());
     assert_eq!(verify(&bad_path, &key).status.code(), Some(1));
 
-    let stranger = aitrail_core::checkpoint::Signer::from_seed("test.example/default", [1; 32]).unwrap().verifier().to_vkey();
+    let stranger = aitrail_core::checkpoint::Signer::from_seed("test.example/default", [1; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
     assert_eq!(verify(&proof_path, &stranger).status.code(), Some(1));
 }
 
@@ -269,10 +355,18 @@ fn prove_signs_a_checkpoint_when_none_covers_the_entry() {
     assert!(t.run(&["ingest", f.to_str().unwrap()]).status.success());
     let out = t.run(&["prove", "00000000-0000-4000-8000-000000000002"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("signed checkpoint 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signed checkpoint 1"),
+        "{}",
+        stderr(&out)
+    );
     let unknown = t.run(&["prove", "00000000-0000-4000-8000-999999999999"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("not found"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("not found"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 // ---- demo ----
@@ -290,8 +384,16 @@ fn demo_loads_verifies_and_is_idempotent() {
     };
     let first = run();
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stdout(&first).contains("verify: intact"), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains("verify: intact"),
+        "{}",
+        stdout(&first)
+    );
     assert!(stdout(&first).contains("Try next"));
     let second = run();
-    assert!(stdout(&second).contains("0 events appended"), "{}", stdout(&second));
+    assert!(
+        stdout(&second).contains("0 events appended"),
+        "{}",
+        stdout(&second)
+    );
 }

@@ -37,7 +37,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("## aitrail bench ({})\n", machine());
     let result = (|| {
-        if matches!(args.what, BenchWhat::All | BenchWhat::Ingest | BenchWhat::Verify) {
+        if matches!(
+            args.what,
+            BenchWhat::All | BenchWhat::Ingest | BenchWhat::Verify
+        ) {
             let store = ingest(&dir, args.events as usize)?;
             if matches!(args.what, BenchWhat::All | BenchWhat::Verify) {
                 verify(store.as_ref())?;
@@ -57,7 +60,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
@@ -68,14 +75,16 @@ fn kilobyte_events(n: usize) -> Vec<String> {
     let mut rng = Rng::new(42);
     let tasks = (n / 5 + 1) as u64;
     let mut out = Vec::with_capacity(n);
-    let filler = "Reviewer checklist: identity, income, affordability, documentation, policy exceptions. ";
+    let filler =
+        "Reviewer checklist: identity, income, affordability, documentation, policy exceptions. ";
     'outer: for i in 0.. {
         for mut ev in task_events(&mut rng, i, tasks) {
             let len = serde_json::to_vec(&ev).map(|v| v.len()).unwrap_or(0);
             if len < 1000 {
                 let pad: String = filler.chars().cycle().take(1000 - len - 20).collect();
                 if let Some(obj) = ev.as_object_mut() {
-                    obj.entry("attributes").or_insert_with(|| json!({}))["notes"] = Value::String(pad);
+                    obj.entry("attributes").or_insert_with(|| json!({}))["notes"] =
+                        Value::String(pad);
                 }
             }
             out.push(ev.to_string());
@@ -96,9 +105,16 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     let text = lines.join("\n");
     drop(lines);
-    let prepared: Vec<PreparedEvent> =
-        prepare_ndjson(&text, KEY, &|_| {}).map_err(|e| anyhow::anyhow!("bench events invalid: {e:?}"))?.into_iter().map(|(_, p)| p).collect();
-    println!("### Ingest: {} events, {:.0} bytes of JSON each on average\n", thousands(n as u64), bytes as f64 / n as f64);
+    let prepared: Vec<PreparedEvent> = prepare_ndjson(&text, KEY, &|_| {})
+        .map_err(|e| anyhow::anyhow!("bench events invalid: {e:?}"))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    println!(
+        "### Ingest: {} events, {:.0} bytes of JSON each on average\n",
+        thousands(n as u64),
+        bytes as f64 / n as f64
+    );
 
     // Baseline: the same rows (entry bytes and index columns, zero hashes) into the same
     // table and indexes, same pragmas, same transaction size.
@@ -110,7 +126,14 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     let rows: Vec<Vec<u8>> = prepared
         .iter()
         .enumerate()
-        .map(|(i, p)| aitrail_core::entry::entry_bytes(i as u64, LOG, "2026-11-29T00:00:00.000000Z", &p.canonical))
+        .map(|(i, p)| {
+            aitrail_core::entry::entry_bytes(
+                i as u64,
+                LOG,
+                "2026-11-29T00:00:00.000000Z",
+                &p.canonical,
+            )
+        })
         .collect();
     let started = Instant::now();
     for (b, chunk) in prepared.chunks(BATCH).enumerate() {
@@ -160,8 +183,11 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     let e2e_store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fresh(dir, "e2e.db")?)?);
     let e2e_seq = Sequencer::new(e2e_store);
     let started = Instant::now();
-    let events: Vec<PreparedEvent> =
-        prepare_ndjson(&text, KEY, &|_| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?.into_iter().map(|(_, p)| p).collect();
+    let events: Vec<PreparedEvent> = prepare_ndjson(&text, KEY, &|_| {})
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     for chunk in events.chunks(BATCH) {
         e2e_seq.append(LOG, chunk.to_vec())?;
     }
@@ -170,11 +196,25 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     println!("| path | time | events/s | vs plain insert |");
     println!("|---|---:|---:|---:|");
     let row = |name: &str, d: Duration| {
-        println!("| {name} | {:.2} s | {} | {:.2}x |", d.as_secs_f64(), thousands(rate(n, d) as u64), plain.as_secs_f64() / d.as_secs_f64());
+        println!(
+            "| {name} | {:.2} s | {} | {:.2}x |",
+            d.as_secs_f64(),
+            thousands(rate(n, d) as u64),
+            plain.as_secs_f64() / d.as_secs_f64()
+        );
     };
-    row("plain INSERT, same rows and indexes, no hashing (baseline)", plain);
-    row("aitrail sequencer: seq, dedupe, leaf + chain + Merkle nodes", ours);
-    row("aitrail end to end from NDJSON: + parse, validate, canonicalize", e2e);
+    row(
+        "plain INSERT, same rows and indexes, no hashing (baseline)",
+        plain,
+    );
+    row(
+        "aitrail sequencer: seq, dedupe, leaf + chain + Merkle nodes",
+        ours,
+    );
+    row(
+        "aitrail end to end from NDJSON: + parse, validate, canonicalize",
+        e2e,
+    );
     println!("\nDurability: WAL with synchronous=FULL, one fsync'd commit per {BATCH} events on both sides.\n");
     Ok(store)
 }
@@ -196,13 +236,26 @@ fn verify(store: &dyn Store) -> Result<()> {
     let started = Instant::now();
     let report = aitrail_store::verify::verify_log(store, LOG, None, &mut |_| {})?;
     let ours = started.elapsed();
-    anyhow::ensure!(report.ok, "verify found problems in the benchmark log: {:?}", report.problems.first());
+    anyhow::ensure!(
+        report.ok,
+        "verify found problems in the benchmark log: {:?}",
+        report.problems.first()
+    );
     let n = entries.len();
     let mb = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
-    println!("### Verify: {} entries, {:.1} MB of entry bytes\n", thousands(n as u64), bytes as f64 / 1e6);
+    println!(
+        "### Verify: {} entries, {:.1} MB of entry bytes\n",
+        thousands(n as u64),
+        bytes as f64 / 1e6
+    );
     println!("| path | time | entries/s | MB/s | vs raw SHA-256 |");
     println!("|---|---:|---:|---:|---:|");
-    println!("| raw SHA-256 over the entry bytes in memory (baseline) | {:.3} s | {} | {:.0} | 1.00x |", raw.as_secs_f64(), thousands(rate(n, raw) as u64), mb(raw));
+    println!(
+        "| raw SHA-256 over the entry bytes in memory (baseline) | {:.3} s | {} | {:.0} | 1.00x |",
+        raw.as_secs_f64(),
+        thousands(rate(n, raw) as u64),
+        mb(raw)
+    );
     println!(
         "| aitrail verify: read from SQLite, leaf + chain + tree + nodes | {:.3} s | {} | {:.0} | {:.2}x |\n",
         ours.as_secs_f64(),
@@ -259,7 +312,11 @@ fn proof(dir: &Path, size: u64) -> Result<()> {
     let path = inclusion_proof(&mut tree, size / 3, size)?;
     let naive = started.elapsed();
     std::hint::black_box((path, leaf_hash(b"")));
-    println!("### Proofs at {} entries (tree built in {:.1} s)\n", thousands(size), build.as_secs_f64());
+    println!(
+        "### Proofs at {} entries (tree built in {:.1} s)\n",
+        thousands(size),
+        build.as_secs_f64()
+    );
     println!("| path | p50 | p99 | max |");
     println!("|---|---:|---:|---:|");
     println!("| rebuild the tree from all {} leaf hashes, then prove (baseline, one run) | {:.1} ms | | |", thousands(leaves), naive.as_secs_f64() * 1e3);

@@ -34,7 +34,8 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         let mut batch = Vec::new();
         for i in task..end {
             for value in task_events(&mut rng, i, args.tasks) {
-                let event = Event::from_value(value, Origin::Client).map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
+                let event = Event::from_value(value, Origin::Client)
+                    .map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
                 batch.push(PreparedEvent::new(event, &key)?);
             }
         }
@@ -48,27 +49,58 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         task = end;
     }
     pb.finish_and_clear();
-    let (cp, _) = aitrail_store::log::checkpoint(store.as_ref(), &cli.log, &signer, super::now_micros())?;
-    let report = aitrail_store::verify::verify_log(store.as_ref(), &cli.log, Some(&signer.verifier()), &mut |_| {})?;
+    let (cp, _) =
+        aitrail_store::log::checkpoint(store.as_ref(), &cli.log, &signer, super::now_micros())?;
+    let report = aitrail_store::verify::verify_log(
+        store.as_ref(),
+        &cli.log,
+        Some(&signer.verifier()),
+        &mut |_| {},
+    )?;
     println!(
         "demo: {} loan applications, {} events appended{} in {:.1} s",
         thousands(args.tasks),
         thousands(appended),
-        if skipped > 0 { format!(" ({} already there)", thousands(skipped)) } else { String::new() },
+        if skipped > 0 {
+            format!(" ({} already there)", thousands(skipped))
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
-    println!("checkpoint {} signed at size {}; verify: {}", cp.number, cp.size, if report.ok { "intact" } else { "PROBLEMS FOUND" });
-    let data_flag = if cli.data.as_os_str() == "./aitrail-data" { String::new() } else { format!(" --data {}", cli.data.display()) };
-    let some_id = store.entry(&cli.log, cp.size / 2)?.map(|e| e.event_id).unwrap_or_default();
+    println!(
+        "checkpoint {} signed at size {}; verify: {}",
+        cp.number,
+        cp.size,
+        if report.ok {
+            "intact"
+        } else {
+            "PROBLEMS FOUND"
+        }
+    );
+    let data_flag = if cli.data.as_os_str() == "./aitrail-data" {
+        String::new()
+    } else {
+        format!(" --data {}", cli.data.display())
+    };
+    let some_id = store
+        .entry(&cli.log, cp.size / 2)?
+        .map(|e| e.event_id)
+        .unwrap_or_default();
     println!("\nTry next:");
     println!("  aitrail{data_flag} verify                 # recompute every hash, check every checkpoint");
     println!("  aitrail{data_flag} prove {some_id} -o proof.json");
     println!("  aitrail{data_flag} verify-proof proof.json --key \"$(aitrail{data_flag} key)\"");
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn write_ndjson(path: &std::path::Path, args: &DemoArgs) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let mut rng = Rng::new(args.seed);
     let pb = bar(args.tasks, "generate", false);
@@ -85,6 +117,11 @@ fn write_ndjson(path: &std::path::Path, args: &DemoArgs) -> Result<()> {
     }
     out.flush()?;
     pb.finish_and_clear();
-    println!("wrote {} events of {} tasks to {}", thousands(n), thousands(args.tasks), path.display());
+    println!(
+        "wrote {} events of {} tasks to {}",
+        thousands(n),
+        thousands(args.tasks),
+        path.display()
+    );
     Ok(())
 }
