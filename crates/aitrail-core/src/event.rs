@@ -83,6 +83,25 @@ impl IndexFields {
     }
 }
 
+/// Content fields a viewer does not see: what the model was given, what it answered, and
+/// what a reviewer changed.
+pub const CONTENT_FIELDS: &[&str] = &["input", "output", "review.changes"];
+
+/// Removes the content fields from an event object; returns the ones that were there.
+pub fn withhold_content(event: &mut Map<String, Value>) -> Vec<&'static str> {
+    let mut removed = Vec::new();
+    for path in CONTENT_FIELDS {
+        let gone = match path.split_once('.') {
+            None => event.remove(*path).is_some(),
+            Some((outer, inner)) => event.get_mut(outer).and_then(Value::as_object_mut).is_some_and(|o| o.remove(inner).is_some()),
+        };
+        if gone {
+            removed.push(*path);
+        }
+    }
+    removed
+}
+
 /// Whether `t` matches `^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$`.
 pub fn type_name_is_valid(t: &str) -> bool {
     let mut parts = t.split('.');

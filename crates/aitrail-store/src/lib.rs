@@ -27,6 +27,7 @@ pub mod nodes;
 pub mod sequencer;
 pub mod sqlite;
 pub mod store;
+pub mod tokens;
 pub mod verify;
 
 pub use error::{Result, StoreError};

@@ -48,6 +48,69 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure ingest, verify and proofs against baselines in the same run.
     Bench(BenchArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Load the demo data when the log is empty and print an admin token.
+    #[arg(long)]
+    pub demo: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// How often to sign a checkpoint of every log that grew (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub checkpoint_every: std::time::Duration,
+    /// How often to verify every log (the result is in /metrics).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub verify_every: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line of stdout.
+    Create {
+        #[arg(long, value_parser = ["ingest", "viewer", "auditor", "admin"])]
+        role: String,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The tenant (log) it works on; default: --log.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+/// Parses `90s`, `5m`, `2h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a duration like 30s, 5m, 1h or 1d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    if secs == 0 {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,9 @@
 use aitrail_core::checkpoint::{Signer, Verifier};
 use aitrail_store::sqlite::SqliteStore;
 use aitrail_store::store::Store;
+use aitrail_store::tokens::{SqliteTokens, TokenStore};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -140,20 +143,58 @@ impl DataDir {
         hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
     }
 
-    /// Opens the store: `--store` when given, else SQLite in the data directory.
-    pub fn store(&self, url: Option<&str>) -> Result<Arc<dyn Store>> {
-        let path = match url {
+    /// The SQLite file behind `--store` (or the default one).
+    fn sqlite_path(&self, url: Option<&str>) -> Result<PathBuf> {
+        Ok(match url {
             None => self.path.join("trail.db"),
-            Some(u) if u.starts_with("sqlite:") => {
-                PathBuf::from(u.trim_start_matches("sqlite:").trim_start_matches("//"))
-            }
+            Some(u) if u.starts_with("sqlite:") => PathBuf::from(u.trim_start_matches("sqlite:").trim_start_matches("//")),
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 bail!("the PostgreSQL store is not built yet (issue 6); use the embedded SQLite store")
             }
             Some(u) => bail!("--store {u:?}: expected sqlite:PATH or postgres://..."),
-        };
-        let store = SqliteStore::open(&path)
-            .with_context(|| format!("opening the store at {}", path.display()))?;
+        })
+    }
+
+    /// Opens the store: `--store` when given, else SQLite in the data directory.
+    pub fn store(&self, url: Option<&str>) -> Result<Arc<dyn Store>> {
+        let path = self.sqlite_path(url)?;
+        let store = SqliteStore::open(&path).with_context(|| format!("opening the store at {}", path.display()))?;
         Ok(Arc::new(store))
+    }
+
+    /// Opens the token table (beside the entries).
+    pub fn tokens(&self, url: Option<&str>) -> Result<Arc<dyn TokenStore>> {
+        let path = self.sqlite_path(url)?;
+        Ok(Arc::new(SqliteTokens::open(&path).with_context(|| format!("opening the tokens at {}", path.display()))?))
+    }
+}
+
+/// The data directory as the server's keyring: signers cached once read.
+pub struct DataKeys {
+    data: DataDir,
+    subject: Arc<Vec<u8>>,
+    signers: Mutex<HashMap<String, Arc<Signer>>>,
+}
+
+impl DataKeys {
+    pub fn new(data: DataDir) -> Result<DataKeys> {
+        let subject = Arc::new(data.hmac_key()?);
+        Ok(DataKeys { data, subject, signers: Mutex::new(HashMap::new()) })
+    }
+}
+
+impl aitrail_server::state::Keys for DataKeys {
+    fn signer(&self, log: &str) -> Result<Arc<Signer>, String> {
+        let mut signers = self.signers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = signers.get(log) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(self.data.signer(log).map_err(|e| format!("{e:#}"))?);
+        signers.insert(log.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn subject_key(&self) -> Arc<Vec<u8>> {
+        self.subject.clone()
     }
 }

@@ -40,5 +40,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
         Command::Demo(a) => commands::demo::run(cli, a),
         Command::Bench(a) => commands::bench::run(a).map(ok),
+        Command::Serve(a) => commands::serve::run(cli, a).map(ok),
+        Command::Token(t) => commands::token::run(cli, t).map(ok),
     }
 }

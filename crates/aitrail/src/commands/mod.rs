@@ -7,6 +7,8 @@ pub mod ingest;
 pub mod init;
 pub mod key;
 pub mod prove;
+pub mod serve;
+pub mod token;
 pub mod verify;
 pub mod verify_proof;
 
