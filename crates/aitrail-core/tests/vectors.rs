@@ -316,3 +316,14 @@ proptest! {
         prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(reference).unwrap());
     }
 }
+
+proptest! {
+    /// Entry bytes parsed back and canonicalized again give the same bytes: duplicate
+    /// detection and verification depend on it (it needs exact float parsing).
+    #[test]
+    fn canonical_bytes_survive_a_reparse(v in json_value()) {
+        let once = aitrail_core::canonical::to_canonical(&v).unwrap();
+        let back: Value = serde_json::from_slice(&once).unwrap();
+        prop_assert_eq!(aitrail_core::canonical::to_canonical(&back).unwrap(), once);
+    }
+}

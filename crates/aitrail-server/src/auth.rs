@@ -28,7 +28,9 @@ impl Principal {
         if self.role.can_read(level) {
             Ok(())
         } else if level == Role::Auditor {
-            Err(ApiError::forbidden("read content or proofs (auditor or admin needed)"))
+            Err(ApiError::forbidden(
+                "read content or proofs (auditor or admin needed)",
+            ))
         } else {
             Err(ApiError::forbidden("read the trail"))
         }
@@ -43,13 +45,30 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
-        let token = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
         let tokens = state.tokens.clone();
         let hash = token_hash(token);
-        let found = tokio::task::spawn_blocking(move || tokens.find_active(&hash)).await.map_err(ApiError::internal)??;
+        let found = tokio::task::spawn_blocking(move || tokens.find_active(&hash))
+            .await
+            .map_err(ApiError::internal)??;
         let record = found.ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal { token_id: record.id, role: record.role, tenant: record.tenant })
+        Ok(Principal {
+            token_id: record.id,
+            role: record.role,
+            tenant: record.tenant,
+        })
     }
 }

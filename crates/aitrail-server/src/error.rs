@@ -16,7 +16,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), details: Vec::new() }
+        ApiError {
+            status,
+            message: message.into(),
+            details: Vec::new(),
+        }
     }
 
     pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
@@ -29,7 +33,10 @@ impl ApiError {
     }
 
     pub fn forbidden(what: &str) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, format!("this token's role may not {what}"))
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token's role may not {what}"),
+        )
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -39,7 +46,10 @@ impl ApiError {
     /// A failure inside aitrail: logged in full, answered without internals.
     pub fn internal(err: impl std::fmt::Display) -> ApiError {
         eprintln!("aitrail-server: internal error: {err}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; nothing of this request was written")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; nothing of this request was written",
+        )
     }
 }
 
@@ -58,14 +68,20 @@ pub struct ErrorDetail {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"message": self.message, "details": self.details}}))).into_response()
+        (
+            self.status,
+            Json(json!({"error": {"message": self.message, "details": self.details}})),
+        )
+            .into_response()
     }
 }
 
 impl From<aitrail_store::StoreError> for ApiError {
     fn from(e: aitrail_store::StoreError) -> ApiError {
         match e {
-            aitrail_store::StoreError::NotFound(what) => ApiError::not_found(format!("not found: {what}")),
+            aitrail_store::StoreError::NotFound(what) => {
+                ApiError::not_found(format!("not found: {what}"))
+            }
             other => ApiError::internal(other),
         }
     }

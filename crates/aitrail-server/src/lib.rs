@@ -31,10 +31,18 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until `shutdown` completes, then stops accepting, lets requests in flight finish,
 /// and drains the sequencers so everything acknowledged is committed.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sequencer = state.sequencer.clone();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
-    tokio::task::spawn_blocking(move || sequencer.shutdown()).await.map_err(std::io::Error::other)?;
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tokio::task::spawn_blocking(move || sequencer.shutdown())
+        .await
+        .map_err(std::io::Error::other)?;
     Ok(())
 }
 

@@ -36,27 +36,71 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("aitrail");
         let events_ingested = Family::<LogLabel, Counter>::default();
-        registry.register("events_ingested", "Events appended to the trail", events_ingested.clone());
+        registry.register(
+            "events_ingested",
+            "Events appended to the trail",
+            events_ingested.clone(),
+        );
         let duplicates = Family::<LogLabel, Counter>::default();
-        registry.register("events_duplicate", "Events sent again with an id already recorded (nothing written)", duplicates.clone());
+        registry.register(
+            "events_duplicate",
+            "Events sent again with an id already recorded (nothing written)",
+            duplicates.clone(),
+        );
         let rejected_requests = Counter::default();
-        registry.register("requests_rejected", "Ingest requests refused whole (bad input, conflicts)", rejected_requests.clone());
+        registry.register(
+            "requests_rejected",
+            "Ingest requests refused whole (bad input, conflicts)",
+            rejected_requests.clone(),
+        );
         let batch_size = Histogram::new(exponential_buckets(1.0, 4.0, 8));
-        registry.register("ingest_batch_size", "Events per ingest request", batch_size.clone());
+        registry.register(
+            "ingest_batch_size",
+            "Events per ingest request",
+            batch_size.clone(),
+        );
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register("commit_latency_seconds", "Time from an ingest request's events reaching the sequencer to their durable commit", commit_seconds.clone());
+        registry.register(
+            "commit_latency_seconds",
+            "Time from an ingest request's events reaching the sequencer to their durable commit",
+            commit_seconds.clone(),
+        );
         let verify_ok = Family::<LogLabel, Gauge>::default();
-        registry.register("last_verify_ok", "1 when the last verification found the log intact, 0 when it found problems", verify_ok.clone());
+        registry.register(
+            "last_verify_ok",
+            "1 when the last verification found the log intact, 0 when it found problems",
+            verify_ok.clone(),
+        );
         let verify_entries = Family::<LogLabel, Gauge>::default();
-        registry.register("last_verify_entries", "Entries checked by the last verification", verify_entries.clone());
+        registry.register(
+            "last_verify_entries",
+            "Entries checked by the last verification",
+            verify_entries.clone(),
+        );
         let verify_timestamp = Family::<LogLabel, Gauge<i64, AtomicI64>>::default();
-        registry.register("last_verify_timestamp_seconds", "Unix time of the last verification", verify_timestamp.clone());
-        Metrics { registry, events_ingested, duplicates, rejected_requests, batch_size, commit_seconds, verify_ok, verify_entries, verify_timestamp }
+        registry.register(
+            "last_verify_timestamp_seconds",
+            "Unix time of the last verification",
+            verify_timestamp.clone(),
+        );
+        Metrics {
+            registry,
+            events_ingested,
+            duplicates,
+            rejected_requests,
+            batch_size,
+            commit_seconds,
+            verify_ok,
+            verify_entries,
+            verify_timestamp,
+        }
     }
 
     /// Records a verification result.
     pub fn verified(&self, log: &str, ok: bool, entries: u64, at_unix: i64) {
-        let l = LogLabel { log: log.to_owned() };
+        let l = LogLabel {
+            log: log.to_owned(),
+        };
         self.verify_ok.get_or_create(&l).set(i64::from(ok));
         self.verify_entries.get_or_create(&l).set(entries as i64);
         self.verify_timestamp.get_or_create(&l).set(at_unix);

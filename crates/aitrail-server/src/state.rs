@@ -24,7 +24,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { body_limit: 16 * 1024 * 1024 }
+        Settings {
+            body_limit: 16 * 1024 * 1024,
+        }
     }
 }
 

@@ -397,3 +397,164 @@ fn demo_loads_verifies_and_is_idempotent() {
         stdout(&second)
     );
 }
+
+// ---- token and serve ----
+
+#[test]
+fn token_create_prints_the_token_once_and_stores_only_its_hash() {
+    let t = Trail::new();
+    let out = t.run(&[
+        "token",
+        "create",
+        "--role",
+        "viewer",
+        "--name",
+        "dashboards",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).lines().last().unwrap().to_owned();
+    assert!(token.starts_with("atr_") && token.len() > 60, "{token}");
+    let db = std::fs::read(t.data().join("trail.db")).unwrap();
+    let wal = std::fs::read(t.data().join("trail.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token itself is stored"
+        );
+    }
+    let list = stdout(&t.run(&["token", "list", "--json"]));
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["role"], json!("viewer"));
+    assert_eq!(list[0]["name"], json!("dashboards"));
+    let id = list[0]["id"].as_str().unwrap();
+    assert!(t.run(&["token", "revoke", id]).status.success());
+    assert!(stdout(&t.run(&["token", "list"])).contains("revoked"));
+    assert_eq!(
+        t.run(&["token", "revoke", "tk_nope"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        t.run(&["token", "create", "--role", "root"]).status.code(),
+        Some(2)
+    );
+}
+
+/// A running `aitrail serve` on a free port.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(t: &Trail) -> Server {
+        let mut child = t
+            .cmd(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--checkpoint-every",
+                "1s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+        Server { child, base }
+    }
+
+    fn post(&self, token: &str, body: &str) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&format!("{}/v1/events", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and stderr.
+    fn terminate(self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = self.child.wait_with_output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn serve_acknowledges_only_committed_events_and_stops_cleanly_on_sigterm() {
+    let t = Trail::new();
+    let token = stdout(&t.run(&["token", "create", "--role", "ingest"]))
+        .trim()
+        .to_owned();
+    let server = Server::start(&t);
+    let events = sample(40);
+    // Clients keep sending while the server is told to stop: every 201 must be on disk.
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for chunk in events.chunks(10) {
+            let (server, token, acknowledged) = (&server, &token, &acknowledged);
+            s.spawn(move || {
+                for e in chunk {
+                    let (status, body) = server.post(token, &e.to_string());
+                    assert_eq!(status, 201, "{body}");
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(e["id"].as_str().unwrap().to_owned());
+                }
+            });
+        }
+    });
+    let (status, err) = server.terminate();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("every acknowledged event is committed"),
+        "{err}"
+    );
+    let (code, report) = t.verify_json();
+    assert_eq!(code, 0);
+    assert_eq!(report["entries"], json!(acknowledged.lock().unwrap().len()));
+}
+
+#[test]
+fn serve_refuses_without_a_token_and_health_is_public() {
+    let t = Trail::new();
+    let server = Server::start(&t);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let health = agent
+        .get(&format!("{}/healthz", server.base))
+        .call()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let (status, body) = server.post("not-a-token", &sample(1)[0].to_string());
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    let _ = server.terminate();
+    assert_eq!(t.verify_json().1["entries"], json!(0));
+}

@@ -20,7 +20,10 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "C2SP signed note (tlog-checkpoint)", content_type = "text/plain", body = String),
               (status = 401), (status = 403), (status = 404, description = "The log has no entries yet", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn latest(State(st): State<AppState>, who: Principal) -> Result<impl IntoResponse, ApiError> {
+pub async fn latest(
+    State(st): State<AppState>,
+    who: Principal,
+) -> Result<impl IntoResponse, ApiError> {
     who.require_read(Role::Viewer)?;
     let log = who.log().to_owned();
     let cp = blocking(move || {
@@ -28,5 +31,8 @@ pub async fn latest(State(st): State<AppState>, who: Principal) -> Result<impl I
         Ok(aitrail_store::log::checkpoint(st.store.as_ref(), &log, &signer, now_micros())?.0)
     })
     .await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    ))
 }

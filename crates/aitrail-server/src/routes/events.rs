@@ -44,8 +44,16 @@ pub struct ReceiptBody {
 
 /// Splits a request body into event values: one object, an array, or NDJSON lines.
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let malformed = |line: Option<usize>, e: serde_json::Error| {
         let mut detail = json!({"column": e.column(), "message": e.to_string()});
         detail["line"] = json!(line.unwrap_or(e.line()));
@@ -89,7 +97,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> 
         (status = 422, description = "Invalid events: every problem by index and field", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn append(State(st): State<AppState>, who: Principal, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Receipts>), ApiError> {
+pub async fn append(
+    State(st): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Receipts>), ApiError> {
     who.require_write()?;
     let rejected = |e: ApiError| {
         st.metrics.rejected_requests.inc();
@@ -97,21 +110,34 @@ pub async fn append(State(st): State<AppState>, who: Principal, headers: HeaderM
     };
     let values = parse_body(&headers, &body).map_err(rejected)?;
     if values.is_empty() {
-        return Err(rejected(ApiError::new(StatusCode::BAD_REQUEST, "the request holds no events")));
+        return Err(rejected(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request holds no events",
+        )));
     }
     let key = st.keys.subject_key();
     let mut events = Vec::with_capacity(values.len());
     let mut problems = Vec::new();
     for (index, v) in values.into_iter().enumerate() {
         match Event::from_value(v, Origin::Client) {
-            Ok(e) => events.push(PreparedEvent::new(e, &key).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?),
-            Err(errs) => problems.extend(errs.into_iter().map(|f| json!({"index": index, "field": f.field, "message": f.message}))),
+            Ok(e) => events.push(
+                PreparedEvent::new(e, &key)
+                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?,
+            ),
+            Err(errs) => problems.extend(
+                errs.into_iter()
+                    .map(|f| json!({"index": index, "field": f.field, "message": f.message})),
+            ),
         }
     }
     if !problems.is_empty() {
         let n = problems.len();
         return Err(rejected(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{n} problem(s) in the events; nothing was written")).with_details(problems),
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{n} problem(s) in the events; nothing was written"),
+            )
+            .with_details(problems),
         ));
     }
     let count = events.len();
@@ -130,9 +156,13 @@ pub async fn append(State(st): State<AppState>, who: Principal, headers: HeaderM
     })
     .await
     .map_err(rejected)?;
-    st.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    st.metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
     st.metrics.batch_size.observe(count as f64);
-    let label = crate::metrics::LogLabel { log: who.log().to_owned() };
+    let label = crate::metrics::LogLabel {
+        log: who.log().to_owned(),
+    };
     let mut created = 0;
     let receipts = outcomes
         .into_iter()
@@ -140,12 +170,28 @@ pub async fn append(State(st): State<AppState>, who: Principal, headers: HeaderM
             let duplicate = matches!(o, Outcome::Duplicate(_));
             created += usize::from(!duplicate);
             let r = o.receipt();
-            ReceiptBody { id: r.id.to_string(), seq: r.seq, leaf_hash: hex(&r.leaf_hash), recorded_at: r.recorded_at.clone(), duplicate }
+            ReceiptBody {
+                id: r.id.to_string(),
+                seq: r.seq,
+                leaf_hash: hex(&r.leaf_hash),
+                recorded_at: r.recorded_at.clone(),
+                duplicate,
+            }
         })
         .collect::<Vec<_>>();
-    st.metrics.events_ingested.get_or_create(&label).inc_by(created as u64);
-    st.metrics.duplicates.get_or_create(&label).inc_by((count - created) as u64);
-    let status = if created > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    st.metrics
+        .events_ingested
+        .get_or_create(&label)
+        .inc_by(created as u64);
+    st.metrics
+        .duplicates
+        .get_or_create(&label)
+        .inc_by((count - created) as u64);
+    let status = if created > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(Receipts { receipts })))
 }
 
@@ -171,15 +217,25 @@ pub struct EntryBody {
     params(("id" = String, Path, description = "Event id")),
     responses((status = 200, body = EntryBody), (status = 401), (status = 403), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn read(State(st): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Json<EntryBody>, ApiError> {
+pub async fn read(
+    State(st): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<EntryBody>, ApiError> {
     who.require_read(Role::Viewer)?;
     let log = who.log().to_owned();
     let store = st.store.clone();
     let lookup = id.clone();
-    let entry = blocking(move || Ok(store.entry_by_id(&log, &lookup)?)).await?.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
+    let entry = blocking(move || Ok(store.entry_by_id(&log, &lookup)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
     let record = Record::parse(&entry.entry).map_err(ApiError::internal)?;
     let mut event = record.event;
-    let withheld = if who.role.can_read(Role::Auditor) { Vec::new() } else { withhold_content(&mut event) };
+    let withheld = if who.role.can_read(Role::Auditor) {
+        Vec::new()
+    } else {
+        withhold_content(&mut event)
+    };
     Ok(Json(EntryBody {
         log: record.log,
         seq: record.seq,
@@ -196,7 +252,11 @@ pub async fn read(State(st): State<AppState>, who: Principal, Path(id): Path<Str
     responses((status = 200, description = "The proof (DESIGN.md): log, seq, tree_size, entry, leaf_hash, audit_path, root_hash, checkpoint", body = Value),
               (status = 401), (status = 403), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn proof(State(st): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn proof(
+    State(st): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     who.require_read(Role::Auditor)?;
     let log = who.log().to_owned();
     let proof = blocking(move || {
@@ -206,8 +266,11 @@ pub async fn proof(State(st): State<AppState>, who: Principal, Path(id): Path<St
         }
         let signer = st.keys.signer(&log).map_err(ApiError::internal)?;
         aitrail_store::log::checkpoint(store, &log, &signer, now_micros())?;
-        aitrail_store::log::prove(store, &log, &id)?.ok_or_else(|| ApiError::internal("no checkpoint covers the entry after signing one"))
+        aitrail_store::log::prove(store, &log, &id)?
+            .ok_or_else(|| ApiError::internal("no checkpoint covers the entry after signing one"))
     })
     .await?;
-    Ok(Json(serde_json::to_value(proof).map_err(ApiError::internal)?))
+    Ok(Json(
+        serde_json::to_value(proof).map_err(ApiError::internal)?,
+    ))
 }

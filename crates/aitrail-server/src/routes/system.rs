@@ -12,22 +12,38 @@ use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health)).route("/metrics", get(metrics)).route("/openapi.json", get(openapi))
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
 }
 
 /// Liveness: the store answers.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Value), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn health(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = st.store.clone();
-    super::blocking(move || store.logs().map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}"))))
-        .await?;
+    super::blocking(move || {
+        store.logs().map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unavailable: {e}"),
+            )
+        })
+    })
+    .await?;
     Ok(Json(json!({"status": "ok"})))
 }
 
 /// Prometheus text exposition. Needs any token.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String), (status = 401)), security(("bearer" = [])))]
 pub async fn metrics(State(st): State<AppState>, _who: Principal) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], st.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
 }
 
 /// This document.

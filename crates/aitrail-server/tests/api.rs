@@ -1,0 +1,585 @@
+//! The HTTP API driven through `tower::ServiceExt::oneshot` on `app()`, with a real SQLite
+//! store in a temporary directory. Sections: auth matrix, ingest input handling, idempotency,
+//! reads, concurrency, OpenAPI. A new route gets a row in `every_route_with_every_role`.
+
+use aitrail_core::checkpoint::Signer;
+use aitrail_server::metrics::Metrics;
+use aitrail_server::state::{AppState, Keys, Settings};
+use aitrail_store::sequencer::Sequencer;
+use aitrail_store::sqlite::SqliteStore;
+use aitrail_store::store::Store;
+use aitrail_store::tokens::{token_hash, Role, SqliteTokens, TokenRecord, TokenStore};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+struct TestKeys {
+    signers: Mutex<HashMap<String, Arc<Signer>>>,
+}
+
+impl Keys for TestKeys {
+    fn signer(&self, log: &str) -> Result<Arc<Signer>, String> {
+        let mut s = self.signers.lock().unwrap();
+        Ok(s.entry(log.to_owned())
+            .or_insert_with(|| {
+                Arc::new(
+                    Signer::from_seed(&format!("test.example/{log}"), [log.len() as u8; 32])
+                        .unwrap(),
+                )
+            })
+            .clone())
+    }
+    fn subject_key(&self) -> Arc<Vec<u8>> {
+        Arc::new(b"test subject key".to_vec())
+    }
+}
+
+struct Api {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    state: AppState,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api::with_limit(1024 * 1024)
+    }
+
+    fn with_limit(body_limit: usize) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trail.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let tokens: Arc<dyn TokenStore> = Arc::new(SqliteTokens::open(&path).unwrap());
+        let state = AppState {
+            store: store.clone(),
+            sequencer: Arc::new(Sequencer::new(store.clone())),
+            tokens,
+            keys: Arc::new(TestKeys {
+                signers: Mutex::new(HashMap::new()),
+            }),
+            metrics: Arc::new(Metrics::new()),
+            settings: Settings { body_limit },
+        };
+        Api {
+            _dir: dir,
+            store,
+            state,
+        }
+    }
+
+    /// Creates a token with `role` for `tenant` and returns it.
+    fn token(&self, role: Role, tenant: &str) -> String {
+        self.token_with_id(role, tenant).0
+    }
+
+    /// Creates a token; returns it and its id.
+    fn token_with_id(&self, role: Role, tenant: &str) -> (String, String) {
+        let token = format!("tok-{}-{tenant}-{}", role.as_str(), uuid::Uuid::new_v4());
+        let rec = TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: String::new(),
+            role,
+            tenant: tenant.into(),
+            created_at: 0,
+            revoked_at: None,
+        };
+        self.state.tokens.add(&rec, &token_hash(&token)).unwrap();
+        (token, rec.id)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        ctype: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(c) = ctype {
+            req = req.header(header::CONTENT_TYPE, c);
+        }
+        let resp = aitrail_server::app(self.state.clone())
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        (
+            status,
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+    }
+
+    async fn post(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/v1/events",
+                Some(token),
+                Some("application/json"),
+                body.to_string(),
+            )
+            .await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: Option<&str>, uri: &str) -> (StatusCode, Value) {
+        let (s, b) = self
+            .call(Method::GET, uri, token, None, Body::empty())
+            .await;
+        (
+            s,
+            serde_json::from_slice(&b)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned())),
+        )
+    }
+
+    fn entries(&self, log: &str) -> u64 {
+        self.store.head(log).unwrap().size
+    }
+}
+
+fn event(i: u32) -> Value {
+    json!({"id": format!("00000000-0000-4000-8000-{i:012}"), "type": "review.decision", "task_id": format!("loan-{i}"),
+           "occurred_at": "2026-03-01T12:00:00Z", "actor": {"kind": "human", "id": "rev-ana", "role": "underwriter"},
+           "review": {"decision": "modify", "changes": {"amount": {"from": 25000, "to": 18000}}, "duration_ms": 90000},
+           "input": {"prompt": "Summarise the file"}, "subject": {"kind": "applicant", "id": format!("applicant-{i}")}})
+}
+
+// ---- auth matrix ----
+
+#[tokio::test]
+async fn every_route_with_every_role() {
+    let api = Api::new();
+    let admin = api.token(Role::Admin, "default");
+    assert_eq!(api.post(&admin, event(0)).await.0, StatusCode::CREATED);
+    let (revoked, revoked_id) = api.token_with_id(Role::Admin, "default");
+    api.state.tokens.revoke(&revoked_id, 1).unwrap();
+
+    let id = "00000000-0000-4000-8000-000000000000";
+    // (method, uri, needs a body, expected for: none, revoked, ingest, viewer, auditor, admin)
+    use StatusCode as S;
+    let ok_created = S::CREATED;
+    let routes: Vec<(Method, String, [StatusCode; 6])> = vec![
+        (
+            Method::POST,
+            "/v1/events".into(),
+            [
+                S::UNAUTHORIZED,
+                S::UNAUTHORIZED,
+                ok_created,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+                ok_created,
+            ],
+        ),
+        (
+            Method::GET,
+            format!("/v1/events/{id}"),
+            [
+                S::UNAUTHORIZED,
+                S::UNAUTHORIZED,
+                S::FORBIDDEN,
+                S::OK,
+                S::OK,
+                S::OK,
+            ],
+        ),
+        (
+            Method::GET,
+            format!("/v1/events/{id}/proof"),
+            [
+                S::UNAUTHORIZED,
+                S::UNAUTHORIZED,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+                S::OK,
+                S::OK,
+            ],
+        ),
+        (
+            Method::GET,
+            "/v1/checkpoint".into(),
+            [
+                S::UNAUTHORIZED,
+                S::UNAUTHORIZED,
+                S::FORBIDDEN,
+                S::OK,
+                S::OK,
+                S::OK,
+            ],
+        ),
+        (
+            Method::GET,
+            "/metrics".into(),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED, S::OK, S::OK, S::OK, S::OK],
+        ),
+        (Method::GET, "/healthz".into(), [S::OK; 6]),
+        (Method::GET, "/openapi.json".into(), [S::OK; 6]),
+    ];
+    let tokens = [
+        None,
+        Some(revoked.clone()),
+        Some(api.token(Role::Ingest, "default")),
+        Some(api.token(Role::Viewer, "default")),
+        Some(api.token(Role::Auditor, "default")),
+        Some(admin.clone()),
+    ];
+    let mut n = 1;
+    for (method, uri, expected) in &routes {
+        for (who, want) in tokens.iter().zip(expected) {
+            let body = if *method == Method::POST {
+                n += 1;
+                event(n).to_string()
+            } else {
+                String::new()
+            };
+            let (got, b) = api
+                .call(
+                    method.clone(),
+                    uri,
+                    who.as_deref(),
+                    Some("application/json"),
+                    body,
+                )
+                .await;
+            assert_eq!(
+                got,
+                *want,
+                "{method} {uri} as {:?}: {}",
+                who.as_deref().map(|t| t.split('-').nth(1)),
+                String::from_utf8_lossy(&b)
+            );
+            if got == S::UNAUTHORIZED || got == S::FORBIDDEN {
+                let err: Value = serde_json::from_slice(&b).unwrap();
+                assert!(err["error"]["message"].is_string(), "{err}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let api = Api::new();
+    let a = api.token(Role::Admin, "acme");
+    let b = api.token(Role::Admin, "globex");
+    assert_eq!(api.post(&a, event(1)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        api.get(Some(&b), "/v1/events/00000000-0000-4000-8000-000000000001")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get(
+            Some(&b),
+            "/v1/events/00000000-0000-4000-8000-000000000001/proof"
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, r) = api.post(&b, event(1)).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the same id in another tenant is another event: {r}"
+    );
+    assert_eq!(r["receipts"][0]["seq"], json!(0));
+    assert_eq!(
+        (
+            api.entries("acme"),
+            api.entries("globex"),
+            api.entries("default")
+        ),
+        (1, 1, 0)
+    );
+    let (_, cp) = api.get(Some(&b), "/v1/checkpoint").await;
+    assert!(
+        cp.as_str().unwrap().starts_with("test.example/globex\n1\n"),
+        "{cp}"
+    );
+}
+
+// ---- ingest input handling: nothing of a rejected request is written ----
+
+#[tokio::test]
+async fn invalid_events_are_rejected_whole_with_index_and_field() {
+    let api = Api::new();
+    let t = api.token(Role::Ingest, "default");
+    let mut bad = event(2);
+    bad["review"]["decision"] = json!("maybe");
+    let (s, body) = api
+        .post(&t, json!([event(1), bad, {"type": "task.created"}]))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let details = body["error"]["details"].as_array().unwrap();
+    assert!(details.contains(&json!({"index": 1, "field": "review.decision", "message": "expected one of approve, reject, modify, escalate"})), "{body}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d["index"] == json!(2) && d["field"] == json!("task_id")),
+        "{body}"
+    );
+    assert_eq!(api.entries("default"), 0);
+}
+
+#[tokio::test]
+async fn malformed_bodies_name_line_and_column() {
+    let api = Api::new();
+    let t = api.token(Role::Ingest, "default");
+    let (s, b) = api
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&t),
+            Some("application/json"),
+            "{\"type\": \n  tru}",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(body["error"]["details"][0]["line"], json!(2), "{body}");
+    assert!(body["error"]["details"][0]["column"].as_u64().unwrap() > 0);
+
+    let ndjson = format!("{}\n{}\n{{broken\n", event(1), event(2));
+    let (s, b) = api
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&t),
+            Some("application/x-ndjson"),
+            ndjson,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(body["error"]["details"][0]["line"], json!(3), "{body}");
+
+    let (s, _) = api
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&t),
+            Some("text/plain"),
+            event(1).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (s, _) = api
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&t),
+            Some("application/json"),
+            "[]",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(api.entries("default"), 0);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let api = Api::with_limit(2048);
+    let t = api.token(Role::Ingest, "default");
+    let big = json!((0..10).map(event).collect::<Vec<_>>());
+    let (s, _) = api.post(&t, big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(api.entries("default"), 0);
+    assert_eq!(api.post(&t, event(1)).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn ndjson_batches_are_appended_in_order() {
+    let api = Api::new();
+    let t = api.token(Role::Ingest, "default");
+    let body: String = (0..5).map(|i| event(i).to_string() + "\n").collect();
+    let (s, b) = api
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(&t),
+            Some("application/x-ndjson"),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r: Value = serde_json::from_slice(&b).unwrap();
+    let seqs: Vec<u64> = r["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+    assert_eq!(
+        r["receipts"][4]["id"],
+        json!("00000000-0000-4000-8000-000000000004")
+    );
+}
+
+// ---- idempotency ----
+
+#[tokio::test]
+async fn repeated_id_returns_the_original_receipt_and_other_content_is_409() {
+    let api = Api::new();
+    let t = api.token(Role::Ingest, "default");
+    let (s1, first) = api.post(&t, event(7)).await;
+    assert_eq!(s1, StatusCode::CREATED);
+    let (s2, again) = api.post(&t, event(7)).await;
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(again["receipts"][0]["seq"], first["receipts"][0]["seq"]);
+    assert_eq!(
+        again["receipts"][0]["leaf_hash"],
+        first["receipts"][0]["leaf_hash"]
+    );
+    assert_eq!(again["receipts"][0]["duplicate"], json!(true));
+    let mut changed = event(7);
+    changed["review"]["duration_ms"] = json!(1);
+    let (s3, body) = api.post(&t, json!([event(8), changed])).await;
+    assert_eq!(s3, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["details"][0]["index"], json!(1));
+    assert_eq!(
+        api.entries("default"),
+        1,
+        "event 8 must not be written either"
+    );
+}
+
+// ---- reads ----
+
+#[tokio::test]
+async fn viewers_get_content_withheld_and_auditors_get_proofs() {
+    let api = Api::new();
+    let admin = api.token(Role::Admin, "default");
+    for i in 0..10 {
+        api.post(&admin, event(i)).await;
+    }
+    let id = "00000000-0000-4000-8000-000000000003";
+    let (_, as_viewer) = api
+        .get(
+            Some(&api.token(Role::Viewer, "default")),
+            &format!("/v1/events/{id}"),
+        )
+        .await;
+    assert_eq!(as_viewer["seq"], json!(3));
+    assert!(
+        as_viewer["event"].get("input").is_none()
+            && as_viewer["event"]["review"].get("changes").is_none(),
+        "{as_viewer}"
+    );
+    assert_eq!(as_viewer["withheld"], json!(["input", "review.changes"]));
+    assert_eq!(as_viewer["event"]["review"]["decision"], json!("modify"));
+    assert!(
+        as_viewer["event"]["subject"].get("id").is_none(),
+        "raw subject id is never stored"
+    );
+    let auditor = api.token(Role::Auditor, "default");
+    let (_, full) = api.get(Some(&auditor), &format!("/v1/events/{id}")).await;
+    assert_eq!(
+        full["event"]["review"]["changes"]["amount"]["to"],
+        json!(18000)
+    );
+    assert_eq!(full["withheld"], json!([]));
+
+    let (s, proof) = api
+        .get(Some(&auditor), &format!("/v1/events/{id}/proof"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let proof: aitrail_core::proof::Proof = serde_json::from_value(proof).unwrap();
+    let verifier = api.state.keys.signer("default").unwrap().verifier();
+    let verified = proof.verify(&verifier).unwrap();
+    assert_eq!((verified.record.seq, verified.checkpoint.size), (3, 10));
+    assert_eq!(
+        api.get(
+            Some(&auditor),
+            "/v1/events/00000000-0000-4000-8000-999999999999"
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+// ---- concurrency and group commit ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_get_gapless_unique_seqs() {
+    let api = Arc::new(Api::new());
+    let t = api.token(Role::Ingest, "default");
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let (api, t) = (api.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = if i % 4 == 0 {
+                json!([event(i * 10), event(i * 10 + 1)])
+            } else {
+                event(i * 10)
+            };
+            let (s, r) = api.post(&t, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{r}");
+            r["receipts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.extend(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (0..250).collect::<Vec<u64>>());
+    let report =
+        aitrail_store::verify::verify_log(api.store.as_ref(), "default", None, &mut |_| {})
+            .unwrap();
+    assert!(report.ok && report.entries == 250, "{report:?}");
+    let metrics = api.get(Some(&t), "/metrics").await.1;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("aitrail_events_ingested_total{log=\"default\"} 250"),
+        "{metrics}"
+    );
+}
+
+// ---- OpenAPI ----
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let api = Api::new();
+    let (s, doc) = api.get(None, "/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/v1/events", "post"),
+        ("/v1/events/{id}", "get"),
+        ("/v1/events/{id}/proof", "get"),
+        ("/v1/checkpoint", "get"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
