@@ -98,8 +98,14 @@ pub enum TokenCommand {
 
 /// Parses `90s`, `5m`, `2h`, `1d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a duration like 30s, 5m, 1h or 1d"))?;
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration like 30s, 5m, 1h or 1d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -173,6 +179,8 @@ pub enum BenchWhat {
     Ingest,
     Verify,
     Proof,
+    /// HTTP ingest over loopback vs embedded, and single-event latency at a fixed rate.
+    Http,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +194,12 @@ pub struct BenchArgs {
     /// Tree size for the proof benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     pub proof_size: u64,
+    /// Requests per second for the HTTP latency benchmark.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds the HTTP latency benchmark runs.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
     /// Where the benchmark databases go (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -39,6 +39,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => commands::prove::run(&Ctx::open(cli)?, a).map(ok),
         Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
         Command::Demo(a) => commands::demo::run(cli, a),
+        Command::Bench(a) if matches!(a.what, args::BenchWhat::Http) => {
+            commands::bench_http::run(a).map(ok)
+        }
         Command::Bench(a) => commands::bench::run(a).map(ok),
         Command::Serve(a) => commands::serve::run(cli, a).map(ok),
         Command::Token(t) => commands::token::run(cli, t).map(ok),

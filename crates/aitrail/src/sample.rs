@@ -281,6 +281,32 @@ pub fn task_events(rng: &mut Rng, i: u64, tasks: u64) -> Vec<Value> {
     out
 }
 
+/// `n` sample events, each padded with `attributes.notes` to about `bytes` of JSON.
+pub fn padded_events(seed: u64, n: usize, bytes: usize) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    let tasks = (n / 5 + 1) as u64;
+    let filler =
+        "Reviewer checklist: identity, income, affordability, documentation, policy exceptions. ";
+    let mut out = Vec::with_capacity(n);
+    for i in 0.. {
+        for mut ev in task_events(&mut rng, i, tasks) {
+            let len = ev.to_string().len();
+            if len + 20 < bytes {
+                let pad: String = filler.chars().cycle().take(bytes - len - 20).collect();
+                if let Some(obj) = ev.as_object_mut() {
+                    obj.entry("attributes").or_insert_with(|| json!({}))["notes"] =
+                        Value::String(pad);
+                }
+            }
+            out.push(ev);
+            if out.len() == n {
+                return out;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! One module per command, each with `run`.
 
 pub mod bench;
+pub mod bench_http;
 pub mod checkpoint;
 pub mod demo;
 pub mod ingest;
