@@ -93,7 +93,10 @@ pub fn withhold_content(event: &mut Map<String, Value>) -> Vec<&'static str> {
     for path in CONTENT_FIELDS {
         let gone = match path.split_once('.') {
             None => event.remove(*path).is_some(),
-            Some((outer, inner)) => event.get_mut(outer).and_then(Value::as_object_mut).is_some_and(|o| o.remove(inner).is_some()),
+            Some((outer, inner)) => event
+                .get_mut(outer)
+                .and_then(Value::as_object_mut)
+                .is_some_and(|o| o.remove(inner).is_some()),
         };
         if gone {
             removed.push(*path);

@@ -115,7 +115,9 @@ impl SqliteTokens {
         let conn = Connection::open(path)?;
         crate::sqlite::configure(&conn)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteTokens { conn: Mutex::new(conn) })
+        Ok(SqliteTokens {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -149,24 +151,33 @@ impl TokenStore for SqliteTokens {
 
     fn revoke(&self, id: &str, at: i64) -> Result<()> {
         let conn = self.conn();
-        let exists: Option<String> = conn.query_row("SELECT id FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let exists: Option<String> = conn
+            .query_row("SELECT id FROM tokens WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("token {id}")));
         }
-        conn.execute("INSERT OR IGNORE INTO token_revocations (token_id, revoked_at) VALUES (?1, ?2)", params![id, at])?;
+        conn.execute(
+            "INSERT OR IGNORE INTO token_revocations (token_id, revoked_at) VALUES (?1, ?2)",
+            params![id, at],
+        )?;
         Ok(())
     }
 
     fn list(&self) -> Result<Vec<TokenRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY t.created_at, t.id"))?;
-        let rows = stmt.query_map([], record)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map([], record)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     fn find_active(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE t.hash = ?1 AND r.revoked_at IS NULL"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT} WHERE t.hash = ?1 AND r.revoked_at IS NULL"
+        ))?;
         Ok(stmt.query_row([hash], record).optional()?)
     }
 }
@@ -179,17 +190,32 @@ mod tests {
     fn add_find_revoke() {
         let dir = tempfile::tempdir().unwrap();
         let tokens = SqliteTokens::open(&dir.path().join("t.db")).unwrap();
-        let rec = TokenRecord { id: "tk_1".into(), name: "ci".into(), role: Role::Viewer, tenant: "default".into(), created_at: 5, revoked_at: None };
+        let rec = TokenRecord {
+            id: "tk_1".into(),
+            name: "ci".into(),
+            role: Role::Viewer,
+            tenant: "default".into(),
+            created_at: 5,
+            revoked_at: None,
+        };
         tokens.add(&rec, &token_hash("secret")).unwrap();
-        assert_eq!(tokens.find_active(&token_hash("secret")).unwrap(), Some(rec.clone()));
+        assert_eq!(
+            tokens.find_active(&token_hash("secret")).unwrap(),
+            Some(rec.clone())
+        );
         assert_eq!(tokens.find_active(&token_hash("other")).unwrap(), None);
         tokens.revoke("tk_1", 9).unwrap();
         assert_eq!(tokens.find_active(&token_hash("secret")).unwrap(), None);
         assert_eq!(tokens.list().unwrap()[0].revoked_at, Some(9));
-        assert!(matches!(tokens.revoke("tk_2", 9), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            tokens.revoke("tk_2", 9),
+            Err(StoreError::NotFound(_))
+        ));
         let conn = Connection::open(dir.path().join("t.db")).unwrap();
         assert!(conn.execute("DELETE FROM token_revocations", []).is_err());
-        assert!(conn.execute("UPDATE tokens SET role = 'admin'", []).is_err());
+        assert!(conn
+            .execute("UPDATE tokens SET role = 'admin'", [])
+            .is_err());
     }
 
     #[test]

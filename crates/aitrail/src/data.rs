@@ -12,13 +12,13 @@ use aitrail_core::checkpoint::{Signer, Verifier};
 use aitrail_store::sqlite::SqliteStore;
 use aitrail_store::store::Store;
 use aitrail_store::tokens::{SqliteTokens, TokenStore};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Config {
@@ -147,7 +147,9 @@ impl DataDir {
     fn sqlite_path(&self, url: Option<&str>) -> Result<PathBuf> {
         Ok(match url {
             None => self.path.join("trail.db"),
-            Some(u) if u.starts_with("sqlite:") => PathBuf::from(u.trim_start_matches("sqlite:").trim_start_matches("//")),
+            Some(u) if u.starts_with("sqlite:") => {
+                PathBuf::from(u.trim_start_matches("sqlite:").trim_start_matches("//"))
+            }
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 bail!("the PostgreSQL store is not built yet (issue 6); use the embedded SQLite store")
             }
@@ -158,14 +160,17 @@ impl DataDir {
     /// Opens the store: `--store` when given, else SQLite in the data directory.
     pub fn store(&self, url: Option<&str>) -> Result<Arc<dyn Store>> {
         let path = self.sqlite_path(url)?;
-        let store = SqliteStore::open(&path).with_context(|| format!("opening the store at {}", path.display()))?;
+        let store = SqliteStore::open(&path)
+            .with_context(|| format!("opening the store at {}", path.display()))?;
         Ok(Arc::new(store))
     }
 
     /// Opens the token table (beside the entries).
     pub fn tokens(&self, url: Option<&str>) -> Result<Arc<dyn TokenStore>> {
         let path = self.sqlite_path(url)?;
-        Ok(Arc::new(SqliteTokens::open(&path).with_context(|| format!("opening the tokens at {}", path.display()))?))
+        Ok(Arc::new(SqliteTokens::open(&path).with_context(|| {
+            format!("opening the tokens at {}", path.display())
+        })?))
     }
 }
 
@@ -179,7 +184,11 @@ pub struct DataKeys {
 impl DataKeys {
     pub fn new(data: DataDir) -> Result<DataKeys> {
         let subject = Arc::new(data.hmac_key()?);
-        Ok(DataKeys { data, subject, signers: Mutex::new(HashMap::new()) })
+        Ok(DataKeys {
+            data,
+            subject,
+            signers: Mutex::new(HashMap::new()),
+        })
     }
 }
 

@@ -8,11 +8,11 @@ use crate::sample::{task_events, Rng};
 use aitrail_core::entry::PreparedEvent;
 use aitrail_core::event::{Event, Origin};
 use aitrail_store::sequencer::{Outcome, Sequencer};
-use anyhow::{Context, Result};
 use aitrail_store::store::Store;
+use anyhow::{Context, Result};
 use std::io::Write;
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Tasks per group commit while loading.
 const TASKS_PER_BATCH: u64 = 500;
@@ -26,7 +26,13 @@ pub struct Loaded {
 }
 
 /// Loads `tasks` sample tasks into `log`, signs a checkpoint and verifies.
-pub fn load(data: &DataDir, store: &Arc<dyn Store>, log: &str, seed: u64, tasks: u64) -> Result<Loaded> {
+pub fn load(
+    data: &DataDir,
+    store: &Arc<dyn Store>,
+    log: &str,
+    seed: u64,
+    tasks: u64,
+) -> Result<Loaded> {
     let key = data.hmac_key()?;
     let signer = data.signer(log)?;
     let sequencer = Sequencer::new(store.clone());
@@ -39,7 +45,8 @@ pub fn load(data: &DataDir, store: &Arc<dyn Store>, log: &str, seed: u64, tasks:
         let mut batch = Vec::new();
         for i in task..end {
             for value in task_events(&mut rng, i, tasks) {
-                let event = Event::from_value(value, Origin::Client).map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
+                let event = Event::from_value(value, Origin::Client)
+                    .map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
                 batch.push(PreparedEvent::new(event, &key)?);
             }
         }
@@ -53,9 +60,20 @@ pub fn load(data: &DataDir, store: &Arc<dyn Store>, log: &str, seed: u64, tasks:
         task = end;
     }
     pb.finish_and_clear();
-    let (checkpoint, _) = aitrail_store::log::checkpoint(store.as_ref(), log, &signer, super::now_micros())?;
-    let report = aitrail_store::verify::verify_log(store.as_ref(), log, Some(&signer.verifier()), &mut |_| {})?;
-    Ok(Loaded { appended, skipped, checkpoint, intact: report.ok })
+    let (checkpoint, _) =
+        aitrail_store::log::checkpoint(store.as_ref(), log, &signer, super::now_micros())?;
+    let report = aitrail_store::verify::verify_log(
+        store.as_ref(),
+        log,
+        Some(&signer.verifier()),
+        &mut |_| {},
+    )?;
+    Ok(Loaded {
+        appended,
+        skipped,
+        checkpoint,
+        intact: report.ok,
+    })
 }
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
@@ -71,18 +89,42 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         "demo: {} loan applications, {} events appended{} in {:.1} s",
         thousands(args.tasks),
         thousands(loaded.appended),
-        if loaded.skipped > 0 { format!(" ({} already there)", thousands(loaded.skipped)) } else { String::new() },
+        if loaded.skipped > 0 {
+            format!(" ({} already there)", thousands(loaded.skipped))
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
-    println!("checkpoint {} signed at size {}; verify: {}", cp.number, cp.size, if loaded.intact { "intact" } else { "PROBLEMS FOUND" });
-    let data_flag = if cli.data.as_os_str() == "./aitrail-data" { String::new() } else { format!(" --data {}", cli.data.display()) };
-    let some_id = store.entry(&cli.log, cp.size / 2)?.map(|e| e.event_id).unwrap_or_default();
+    println!(
+        "checkpoint {} signed at size {}; verify: {}",
+        cp.number,
+        cp.size,
+        if loaded.intact {
+            "intact"
+        } else {
+            "PROBLEMS FOUND"
+        }
+    );
+    let data_flag = if cli.data.as_os_str() == "./aitrail-data" {
+        String::new()
+    } else {
+        format!(" --data {}", cli.data.display())
+    };
+    let some_id = store
+        .entry(&cli.log, cp.size / 2)?
+        .map(|e| e.event_id)
+        .unwrap_or_default();
     println!("\nTry next:");
     println!("  aitrail{data_flag} verify                 # recompute every hash, check every checkpoint");
     println!("  aitrail{data_flag} prove {some_id} -o proof.json");
     println!("  aitrail{data_flag} verify-proof proof.json --key \"$(aitrail{data_flag} key)\"");
     println!("  aitrail{data_flag} serve                  # the HTTP API on http://127.0.0.1:8080");
-    Ok(if loaded.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if loaded.intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn write_ndjson(path: &std::path::Path, args: &DemoArgs) -> Result<()> {

@@ -11,7 +11,11 @@ use anyhow::{Context, Result};
 use std::sync::Arc;
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
-    let data = if args.demo { DataDir::init(&cli.data, None)?.0 } else { DataDir::open(&cli.data)? };
+    let data = if args.demo {
+        DataDir::init(&cli.data, None)?.0
+    } else {
+        DataDir::open(&cli.data)?
+    };
     let store = data.store(cli.store.as_deref())?;
     let tokens = data.tokens(cli.store.as_deref())?;
     let mut admin_token = None;
@@ -20,7 +24,8 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             eprintln!("loading the demo data (2,000 loan applications)...");
             super::demo::load(&data, &store, &cli.log, 7, 2000)?;
         }
-        admin_token = Some(super::token::create(tokens.as_ref(), Role::Admin, "demo admin", &cli.log)?.1);
+        admin_token =
+            Some(super::token::create(tokens.as_ref(), Role::Admin, "demo admin", &cli.log)?.1);
     }
     let keys: Arc<dyn Keys> = Arc::new(DataKeys::new(data)?);
     let state = AppState {
@@ -29,21 +34,41 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokens,
         keys: keys.clone(),
         metrics: Arc::new(Metrics::new()),
-        settings: Settings { body_limit: args.body_limit },
+        settings: Settings {
+            body_limit: args.body_limit,
+        },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
         println!("aitrail listening on http://{addr}");
         if let Some(token) = admin_token {
             println!("admin token (shown once): {token}");
             println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/v1/checkpoint");
         }
-        tokio::spawn(checkpoints(store.clone(), keys.clone(), args.checkpoint_every));
-        tokio::spawn(verifications(store.clone(), keys, state.metrics.clone(), args.verify_every));
-        aitrail_server::serve(listener, state, aitrail_server::shutdown_signal()).await.context("serving")?;
-        eprintln!("aitrail stopped: requests in flight finished, every acknowledged event is committed");
+        tokio::spawn(checkpoints(
+            store.clone(),
+            keys.clone(),
+            args.checkpoint_every,
+        ));
+        tokio::spawn(verifications(
+            store.clone(),
+            keys,
+            state.metrics.clone(),
+            args.verify_every,
+        ));
+        aitrail_server::serve(listener, state, aitrail_server::shutdown_signal())
+            .await
+            .context("serving")?;
+        eprintln!(
+            "aitrail stopped: requests in flight finished, every acknowledged event is committed"
+        );
         Ok(())
     })
 }
@@ -58,7 +83,12 @@ async fn checkpoints(store: Arc<dyn Store>, keys: Arc<dyn Keys>, every: std::tim
             for log in store.logs()? {
                 let signer = keys.signer(&log).map_err(anyhow::Error::msg)?;
                 if store.head(&log)?.size > 0 {
-                    aitrail_store::log::checkpoint(store.as_ref(), &log, &signer, super::now_micros())?;
+                    aitrail_store::log::checkpoint(
+                        store.as_ref(),
+                        &log,
+                        &signer,
+                        super::now_micros(),
+                    )?;
                 }
             }
             Ok(())
@@ -71,7 +101,12 @@ async fn checkpoints(store: Arc<dyn Store>, keys: Arc<dyn Keys>, every: std::tim
 }
 
 /// Verifies every log at start and every `every`; results go to the metrics.
-async fn verifications(store: Arc<dyn Store>, keys: Arc<dyn Keys>, metrics: Arc<Metrics>, every: std::time::Duration) {
+async fn verifications(
+    store: Arc<dyn Store>,
+    keys: Arc<dyn Keys>,
+    metrics: Arc<Metrics>,
+    every: std::time::Duration,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
@@ -79,11 +114,24 @@ async fn verifications(store: Arc<dyn Store>, keys: Arc<dyn Keys>, metrics: Arc<
         let result = tokio::task::spawn_blocking(move || -> Result<()> {
             for log in store.logs()? {
                 let verifier = keys.signer(&log).map_err(anyhow::Error::msg)?.verifier();
-                let report = aitrail_store::verify::verify_log(store.as_ref(), &log, Some(&verifier), &mut |_| {})?;
+                let report = aitrail_store::verify::verify_log(
+                    store.as_ref(),
+                    &log,
+                    Some(&verifier),
+                    &mut |_| {},
+                )?;
                 if !report.ok {
-                    eprintln!("aitrail: VERIFY FAILED for log {log:?}: {:?}", report.problems.first());
+                    eprintln!(
+                        "aitrail: VERIFY FAILED for log {log:?}: {:?}",
+                        report.problems.first()
+                    );
                 }
-                metrics.verified(&log, report.ok, report.entries, super::now_micros() / 1_000_000);
+                metrics.verified(
+                    &log,
+                    report.ok,
+                    report.entries,
+                    super::now_micros() / 1_000_000,
+                );
             }
             Ok(())
         })

@@ -8,7 +8,12 @@ use aitrail_store::tokens::{token_hash, Role, TokenRecord, TokenStore};
 use anyhow::{Context, Result};
 
 /// Creates a token and stores its hash; returns (record, token).
-pub fn create(tokens: &dyn TokenStore, role: Role, name: &str, tenant: &str) -> Result<(TokenRecord, String)> {
+pub fn create(
+    tokens: &dyn TokenStore,
+    role: Role,
+    name: &str,
+    tenant: &str,
+) -> Result<(TokenRecord, String)> {
     let token = format!("atr_{}", hex::encode(random_bytes()?));
     let record = TokenRecord {
         id: format!("tk_{}", hex::encode(&random_bytes()?[..6])),
@@ -27,10 +32,16 @@ pub fn run(cli: &Cli, cmd: &TokenCommand) -> Result<()> {
     let tokens = data.tokens(cli.store.as_deref())?;
     match cmd {
         TokenCommand::Create { role, name, tenant } => {
-            let role = Role::parse(role).context("--role: expected ingest, viewer, auditor or admin")?;
+            let role =
+                Role::parse(role).context("--role: expected ingest, viewer, auditor or admin")?;
             let tenant = tenant.as_deref().unwrap_or(&cli.log);
             let (record, token) = create(tokens.as_ref(), role, name, tenant)?;
-            eprintln!("created token {} (role {}, tenant {:?}); it is shown only this once:", record.id, role.as_str(), tenant);
+            eprintln!(
+                "created token {} (role {}, tenant {:?}); it is shown only this once:",
+                record.id,
+                role.as_str(),
+                tenant
+            );
             println!("{token}");
         }
         TokenCommand::List { json } => {
@@ -38,10 +49,23 @@ pub fn run(cli: &Cli, cmd: &TokenCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                println!("{:<16} {:<8} {:<12} {:<20} {:<28} status", "id", "role", "tenant", "name", "created");
+                println!(
+                    "{:<16} {:<8} {:<12} {:<20} {:<28} status",
+                    "id", "role", "tenant", "name", "created"
+                );
                 for t in list {
-                    let status = t.revoked_at.map(|r| format!("revoked {}", format_time(r))).unwrap_or_else(|| "active".into());
-                    println!("{:<16} {:<8} {:<12} {:<20} {:<28} {status}", t.id, t.role.as_str(), t.tenant, t.name, format_time(t.created_at));
+                    let status = t
+                        .revoked_at
+                        .map(|r| format!("revoked {}", format_time(r)))
+                        .unwrap_or_else(|| "active".into());
+                    println!(
+                        "{:<16} {:<8} {:<12} {:<20} {:<28} {status}",
+                        t.id,
+                        t.role.as_str(),
+                        t.tenant,
+                        t.name,
+                        format_time(t.created_at)
+                    );
                 }
             }
         }
