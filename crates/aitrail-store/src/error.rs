@@ -6,11 +6,19 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error, with what the server said (see `postgres::describe`).
+    #[error("postgres: {}", crate::postgres::describe(.0))]
+    Postgres(::postgres::Error),
     #[error(transparent)]
     Core(#[from] aitrail_core::Error),
     /// An event id already stored (or earlier in the same request) with other content.
     #[error("event {id} (index {index}) was already recorded with different content")]
     Conflict { index: usize, id: uuid::Uuid },
+    /// An insert met an event id the log already holds (the backend's unique index on
+    /// (log, event id) refused it). The sequencer rolls back and redoes the group commit with
+    /// lookups, so callers only see this from `AppendTx::insert`.
+    #[error("event {0} is already stored in this log")]
+    DuplicateEventId(String),
     /// The database is not an aitrail store, or of a schema this build does not know.
     #[error("store schema: {0}")]
     Schema(String),

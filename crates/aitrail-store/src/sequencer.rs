@@ -4,6 +4,16 @@
 //!
 //! A repeated event id with the same content is answered with the original receipt and
 //! writes nothing; with different content the whole request is refused (and only it).
+//!
+//! Ids are not looked up on the common path: a group commit is first tried optimistically,
+//! with only the ids inside the group compared. The store's unique index on (log, event id)
+//! refuses an id it already holds (`StoreError::DuplicateEventId`); the transaction then
+//! rolls back and the group commit is redone with every id looked up, so duplicates get
+//! their original receipts and a conflict refuses only its own request.
+//!
+//! A large group is built (entry bytes, leaf and chain hashes, Merkle nodes) on a helper
+//! thread in chunks while the sequencer's thread inserts the chunks already built, so hashing
+//! overlaps the backend's work.
 
 use crate::error::{Result, StoreError};
 use crate::nodes::{is_stored, StridedNodes};
@@ -13,7 +23,7 @@ use aitrail_core::entry::{entry_bytes, PreparedEvent, Receipt, Record};
 use aitrail_core::event::format_time;
 use aitrail_core::merkle::{leaf_hash, Frontier, Hash};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -138,19 +148,24 @@ fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>) {
             }
         }
         let mut results: Vec<Option<Result<Vec<Outcome>>>> = Vec::new();
-        let committed = store.append(&log, &mut |tx| {
-            let (outcomes, next) = group_commit(tx, &log, &jobs, cache.as_ref())?;
-            results = outcomes;
-            cache = Some(next);
-            Ok(())
-        });
+        let mut committed = Ok(());
+        for lookup in [false, true] {
+            committed = store.append(&log, &mut |tx| {
+                let (outcomes, next) = group_commit(tx, &log, &jobs, cache.as_ref(), lookup)?;
+                results = outcomes;
+                cache = Some(next);
+                Ok(())
+            });
+            // Only a stored id met without lookups is worth a second try (rolled back already).
+            if !matches!(committed, Err(StoreError::DuplicateEventId(_))) {
+                break;
+            }
+        }
         if let Err(e) = committed {
             cache = None;
             let msg = e.to_string();
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Corrupt(format!(
-                    "append failed, nothing written: {msg}"
-                ))));
+                let _ = job.reply.send(Err(StoreError::Commit(msg.clone())));
             }
             continue;
         }
@@ -184,41 +199,154 @@ fn receipt_of(stored: &StoredEntry) -> Result<(Receipt, Vec<u8>)> {
     ))
 }
 
-/// Builds and inserts one group commit inside `tx`. Returns each job's outcome (None never
-/// happens for a job that was looked at) and the frontier after the commit.
-#[allow(clippy::type_complexity)]
+/// Ids that occur more than once in the group: only these need remembering while the group
+/// is built. Sorting finds them for much less than a map entry per event would cost.
+fn repeated_ids(jobs: &[Job]) -> HashSet<uuid::Uuid> {
+    let mut ids: Vec<u128> = jobs
+        .iter()
+        .flat_map(|j| j.events.iter().map(|e| e.id.as_u128()))
+        .collect();
+    ids.sort_unstable();
+    ids.windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| uuid::Uuid::from_u128(w[0]))
+        .collect()
+}
+
+/// Whether `id` may be a duplicate or a conflict: it occurs again in the group, or is
+/// already known (stored, or appended earlier in the group). Every other id is new.
+fn watched<V>(
+    repeated: &HashSet<uuid::Uuid>,
+    known: &HashMap<uuid::Uuid, V>,
+    id: &uuid::Uuid,
+) -> bool {
+    (!repeated.is_empty() && repeated.contains(id)) || (!known.is_empty() && known.contains_key(id))
+}
+
+/// Events per chunk handed from the building thread to the inserting one.
+const CHUNK: usize = 512;
+
+/// Groups of at least this many events are built on a helper thread while the sequencer's
+/// thread inserts what is ready; smaller ones are not worth a thread.
+const PIPELINE_MIN: usize = 2 * CHUNK;
+
+/// Everything fixed before a group's entries are built.
+struct Plan<'a> {
+    log: &'a str,
+    jobs: &'a [Job],
+    /// Ids already stored (when looked up) or appended earlier in this group (only those
+    /// that occur again in it), with their receipts and canonical event bytes.
+    known: HashMap<uuid::Uuid, (Receipt, Cow<'a, [u8]>)>,
+    repeated: HashSet<uuid::Uuid>,
+    recorded_at: i64,
+    recorded_text: String,
+    seq: u64,
+    chain: Hash,
+    frontier: Frontier,
+}
+
+/// Each job's outcome (None never happens for a job that was looked at) and the frontier
+/// after the group.
+type Built = (Vec<Option<Result<Vec<Outcome>>>>, Cached);
+
+/// Builds and inserts one group commit inside `tx`.
+///
+/// With `lookup` false, ids are only compared inside the group: an id already stored makes
+/// the insert fail with `DuplicateEventId`, and the caller redoes the group with `lookup`.
 fn group_commit(
     tx: &mut dyn AppendTx,
     log: &str,
     jobs: &[Job],
     cache: Option<&Cached>,
-) -> Result<(Vec<Option<Result<Vec<Outcome>>>>, Cached)> {
+    lookup: bool,
+) -> Result<Built> {
     let head = tx.head()?;
-    let mut frontier = match cache {
+    let frontier = match cache {
         Some(c) if c.size == head.size && c.chain == head.chain_hash => c.frontier.clone(),
         _ => Frontier::from_source(&mut StridedNodes { rows: tx }, head.size)?,
     };
-    let ids: Vec<String> = jobs
-        .iter()
-        .flat_map(|j| j.events.iter().map(|e| e.id.to_string()))
-        .collect();
-    // Ids already stored, with their receipts and canonical event bytes.
-    let mut known: HashMap<uuid::Uuid, (Receipt, Cow<'_, [u8]>)> = HashMap::new();
-    for stored in tx.find_events(&ids)? {
-        let (receipt, canonical) = receipt_of(&stored)?;
-        known.insert(receipt.id, (receipt, Cow::Owned(canonical)));
+    let mut known = HashMap::new();
+    if lookup {
+        let ids: Vec<String> = jobs
+            .iter()
+            .flat_map(|j| j.events.iter().map(|e| e.id.to_string()))
+            .collect();
+        for stored in tx.find_events(&ids)? {
+            let (receipt, canonical) = receipt_of(&stored)?;
+            known.insert(receipt.id, (receipt, Cow::Owned(canonical)));
+        }
     }
     // One timestamp per group commit, never earlier than the last one recorded.
     let recorded_at = now_micros().max(head.recorded_at);
-    let recorded_text = format_time(recorded_at);
-    let (mut seq, mut chain) = (head.size, head.chain_hash);
-    let mut entries = Vec::with_capacity(ids.len());
+    let plan = Plan {
+        log,
+        jobs,
+        known,
+        repeated: repeated_ids(jobs),
+        recorded_at,
+        recorded_text: format_time(recorded_at),
+        seq: head.size,
+        chain: head.chain_hash,
+        frontier,
+    };
+    let count: usize = jobs.iter().map(|j| j.events.len()).sum();
+    if count < PIPELINE_MIN {
+        return build(plan, &mut |entries, nodes| tx.insert(&entries, &nodes));
+    }
+    // Hashing and SQLite's work overlap: a helper thread builds entries chunk by chunk
+    // while this one (which holds the transaction) inserts them.
+    std::thread::scope(|scope| {
+        let (send, chunks) = mpsc::sync_channel::<(Vec<NewEntry>, Vec<Node>)>(4);
+        let builder = scope.spawn(move || {
+            build(plan, &mut |entries, nodes| {
+                // The receiver only hangs up after an insert failed, which it reports.
+                send.send((entries, nodes))
+                    .map_err(|_| StoreError::Commit("insert stopped".into()))
+            })
+        });
+        let mut inserted = Ok(());
+        while let Ok((entries, nodes)) = chunks.recv() {
+            inserted = tx.insert(&entries, &nodes);
+            if inserted.is_err() {
+                break;
+            }
+        }
+        drop(chunks);
+        let built = builder
+            .join()
+            .map_err(|_| StoreError::Commit("the entry builder panicked".into()))?;
+        inserted?;
+        built
+    })
+}
+
+/// Builds the group's entries in order, handing them to `sink` every `CHUNK` events and at
+/// the end. A job with a conflicting id is refused whole, before anything of it is built.
+fn build(
+    plan: Plan<'_>,
+    sink: &mut dyn FnMut(Vec<NewEntry>, Vec<Node>) -> Result<()>,
+) -> Result<Built> {
+    let Plan {
+        log,
+        jobs,
+        mut known,
+        repeated,
+        recorded_at,
+        recorded_text,
+        mut seq,
+        mut chain,
+        mut frontier,
+    } = plan;
+    let mut entries = Vec::with_capacity(CHUNK);
     let mut nodes = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
     'jobs: for job in jobs {
         // First pass: refuse the whole job on a conflicting id, before anything of it is built.
         let mut in_job: HashMap<uuid::Uuid, &[u8]> = HashMap::new();
         for (index, ev) in job.events.iter().enumerate() {
+            if !watched(&repeated, &known, &ev.id) {
+                continue;
+            }
             let same = match (known.get(&ev.id), in_job.get(&ev.id)) {
                 (Some((_, c)), _) => c.as_ref() == ev.canonical.as_slice(),
                 (None, Some(c)) => *c == ev.canonical.as_slice(),
@@ -232,7 +360,10 @@ fn group_commit(
         }
         let mut outcomes = Vec::with_capacity(job.events.len());
         for ev in &job.events {
-            if let Some((receipt, _)) = known.get(&ev.id) {
+            if let Some((receipt, _)) = watched(&repeated, &known, &ev.id)
+                .then(|| known.get(&ev.id))
+                .flatten()
+            {
                 outcomes.push(Outcome::Duplicate(receipt.clone()));
                 continue;
             }
@@ -254,7 +385,9 @@ fn group_commit(
                 leaf_hash: leaf,
                 recorded_at: recorded_text.clone(),
             };
-            known.insert(ev.id, (receipt.clone(), Cow::Borrowed(&ev.canonical)));
+            if repeated.contains(&ev.id) {
+                known.insert(ev.id, (receipt.clone(), Cow::Borrowed(&ev.canonical)));
+            }
             outcomes.push(Outcome::Appended(receipt));
             entries.push(NewEntry {
                 seq,
@@ -269,10 +402,18 @@ fn group_commit(
                 chain_hash: chain,
             });
             seq += 1;
+            if entries.len() == CHUNK {
+                sink(
+                    std::mem::replace(&mut entries, Vec::with_capacity(CHUNK)),
+                    std::mem::take(&mut nodes),
+                )?;
+            }
         }
         results.push(Some(Ok(outcomes)));
     }
-    tx.insert(&entries, &nodes)?;
+    if !entries.is_empty() || !nodes.is_empty() {
+        sink(entries, nodes)?;
+    }
     Ok((
         results,
         Cached {

@@ -1,19 +1,44 @@
 //! The embedded SQLite backend: WAL with synchronous=FULL (every commit is fsync'd before it
 //! is acknowledged), triggers that abort any UPDATE or DELETE, and indexes for the queries by
 //! task, actor, type, model and time.
+//!
+//! Entries are keyed by `id = (log_id << 40) | seq` (`log_id` and `seq` are columns generated
+//! from it), so a log's entries lie in seq order in the table itself: head, scans and leaf
+//! hashes for proofs read a rowid range, with no index between.
 
 use crate::error::{Result, StoreError};
+use crate::query::{Order, Query, QueryRow, TimeField};
 use crate::store::{
     to_hash, AppendTx, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
 };
 use aitrail_core::merkle::Hash;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
 /// Schema version written to `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
+
+/// Bits of an entry's row id that hold its seq; the log's id sits above them (`entry_id`).
+pub const SEQ_BITS: u32 = 40;
+const SEQ_MASK: i64 = (1 << SEQ_BITS) - 1;
+/// The largest log id whose row ids still fit in 63 bits.
+const MAX_LOG_ID: i64 = (1 << (63 - SEQ_BITS)) - 1;
+
+/// The row id of entry `seq` of the log `log_id`: `(log_id << 40) | seq`, so the entries
+/// table is ordered by log, then seq. `seq` must be below 2^40 (see `SqliteTx::insert`).
+pub fn entry_id(log_id: i64, seq: u64) -> i64 {
+    (log_id << SEQ_BITS) + seq.min(1 << SEQ_BITS) as i64
+}
+
+/// Row ids `[start, end)` of the entries `from..to` of a log (`to` None: to the log's end).
+fn id_range(log_id: i64, from: u64, to: Option<u64>) -> (i64, i64) {
+    let end = to.map_or((log_id + 1) << SEQ_BITS, |to| entry_id(log_id, to));
+    (entry_id(log_id, from), end)
+}
 
 /// The schema. Exposed so benchmarks can build the same table and indexes without aitrail.
 pub const SCHEMA: &str = r#"
@@ -22,8 +47,11 @@ CREATE TABLE IF NOT EXISTS logs (
     name TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS entries (
-    log_id         INTEGER NOT NULL REFERENCES logs(id),
-    seq            INTEGER NOT NULL,
+    -- (log_id << 40) | seq: the table itself is ordered by (log, seq), so reading a log in
+    -- order is a sequential scan of the table b-tree and needs no index.
+    id             INTEGER PRIMARY KEY,
+    log_id         INTEGER NOT NULL GENERATED ALWAYS AS (id >> 40) VIRTUAL REFERENCES logs(id),
+    seq            INTEGER NOT NULL GENERATED ALWAYS AS (id & 0xFFFFFFFFFF) VIRTUAL,
     event_id       TEXT NOT NULL,
     recorded_at    INTEGER NOT NULL,  -- Unix microseconds
     occurred_at    INTEGER NOT NULL,  -- Unix microseconds
@@ -39,13 +67,15 @@ CREATE TABLE IF NOT EXISTS entries (
     leaf_hash      BLOB NOT NULL,
     chain_hash     BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS entries_seq   ON entries(log_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS entries_event ON entries(log_id, event_id);
 CREATE INDEX IF NOT EXISTS entries_task  ON entries(log_id, task_id, occurred_at);
 CREATE INDEX IF NOT EXISTS entries_actor ON entries(log_id, actor_id, occurred_at) WHERE actor_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_type  ON entries(log_id, type, occurred_at);
 CREATE INDEX IF NOT EXISTS entries_model ON entries(log_id, model_name, model_version, occurred_at) WHERE model_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_time  ON entries(log_id, occurred_at);
+CREATE INDEX IF NOT EXISTS entries_decision ON entries(log_id, decision, occurred_at) WHERE decision IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_prompt   ON entries(log_id, prompt_version, occurred_at) WHERE prompt_version IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_subject  ON entries(log_id, subject_ref, occurred_at) WHERE subject_ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS nodes (
     log_id INTEGER NOT NULL,
     level  INTEGER NOT NULL,
@@ -79,12 +109,28 @@ fn triggers() -> String {
     sql
 }
 
+/// Page size of a new file (SQLite's default is 4 KiB). An entry row is about 1.4 KB: a
+/// 16 KiB page holds eleven with little slack where a 4 KiB page held two or three, so
+/// appends split fewer pages and write fewer WAL frames, and scans read fewer pages.
+const PAGE_SIZE: i64 = 16 * 1024;
+
+/// Pages the WAL may grow to before a commit copies it back into the file: 64 MiB. Several
+/// group commits then share one checkpoint, and index pages they all touch are written back
+/// once instead of once each. Durability is the same: every commit is fsync'd in the WAL.
+const WAL_AUTOCHECKPOINT: i64 = (64 << 20) / PAGE_SIZE;
+
 /// Pragmas for every connection: WAL, full fsync on commit, wait for other writers.
 pub fn configure(conn: &Connection) -> Result<()> {
+    // Only takes effect on a file without tables yet, hence before anything else.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+    // Read the file through a memory map: no read() call and copy per page (reads only;
+    // writes still go through the WAL and its fsync).
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     Ok(())
 }
 
@@ -150,39 +196,142 @@ impl SqliteStore {
     }
 }
 
+/// A row of `ENTRY_COLUMNS`.
 fn stored_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
     Ok(StoredEntry {
-        seq: row.get::<_, i64>(0)? as u64,
+        seq: (row.get::<_, i64>(0)? & SEQ_MASK) as u64,
         event_id: String::from_utf8_lossy(&any_bytes(row, 1)?).into_owned(),
         recorded_at: row.get(2)?,
-        entry: any_bytes(row, 3)?,
-        leaf_hash: any_bytes(row, 4)?,
-        chain_hash: any_bytes(row, 5)?,
+        entry: any_bytes(row, 3)?.into_owned(),
+        leaf_hash: any_bytes(row, 4)?.into_owned(),
+        chain_hash: any_bytes(row, 5)?.into_owned(),
     })
 }
 
 /// A column's bytes whatever its storage class: aitrail writes BLOBs, but someone editing
 /// the file may leave TEXT or numbers behind, and verify must still read the row to report it.
-fn any_bytes(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Vec<u8>> {
-    use rusqlite::types::ValueRef;
+fn any_bytes<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Cow<'r, [u8]>> {
     Ok(match row.get_ref(idx)? {
-        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
-        ValueRef::Integer(i) => i.to_string().into_bytes(),
-        ValueRef::Real(f) => f.to_string().into_bytes(),
-        ValueRef::Null => Vec::new(),
+        ValueRef::Blob(b) | ValueRef::Text(b) => Cow::Borrowed(b),
+        ValueRef::Integer(i) => Cow::Owned(i.to_string().into_bytes()),
+        ValueRef::Real(f) => Cow::Owned(f.to_string().into_bytes()),
+        ValueRef::Null => Cow::Borrowed(&[]),
     })
 }
 
-const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_hash, chain_hash";
+/// The SQL and parameters of a search. Filters use the indexes on (log_id, column,
+/// occurred_at); the order is (occurred_at, seq), or seq alone for recorded time (recorded_at
+/// grows with seq), and the cursor continues strictly after the last row given.
+fn query_sql(log_id: i64, q: &Query) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as V;
+    let mut sql = format!("SELECT {ENTRY_COLUMNS}, occurred_at FROM entries WHERE log_id = ?1 AND id >= ?2 AND id < ?3");
+    let mut params = vec![
+        V::Integer(log_id),
+        V::Integer(log_id << SEQ_BITS),
+        V::Integer((log_id + 1) << SEQ_BITS),
+    ];
+    let mut eq = |sql: &mut String, col: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            params.push(V::Text(v.clone()));
+            sql.push_str(&format!(" AND {col} = ?{}", params.len()));
+        }
+    };
+    let f = &q.filter;
+    eq(&mut sql, "task_id", &f.task_id);
+    eq(&mut sql, "actor_id", &f.actor_id);
+    eq(&mut sql, "model_name", &f.model_name);
+    eq(&mut sql, "model_version", &f.model_version);
+    eq(&mut sql, "prompt_version", &f.prompt_version);
+    eq(&mut sql, "decision", &f.decision);
+    eq(&mut sql, "subject_ref", &f.subject_ref);
+    if !f.types.is_empty() {
+        let start = params.len() + 1;
+        params.extend(f.types.iter().map(|t| V::Text(t.clone())));
+        let marks: Vec<String> = (start..=params.len()).map(|i| format!("?{i}")).collect();
+        sql.push_str(&format!(" AND type IN ({})", marks.join(", ")));
+    }
+    let time_col = match f.time {
+        TimeField::Occurred => "occurred_at",
+        TimeField::Recorded => "recorded_at",
+    };
+    if let Some(from) = f.from {
+        params.push(V::Integer(from));
+        sql.push_str(&format!(" AND {time_col} >= ?{}", params.len()));
+    }
+    if let Some(to) = f.to {
+        params.push(V::Integer(to));
+        sql.push_str(&format!(" AND {time_col} < ?{}", params.len()));
+    }
+    let (cmp, dir) = match q.order {
+        Order::Asc => (">", "ASC"),
+        Order::Desc => ("<", "DESC"),
+    };
+    if let Some(c) = q.after {
+        let id = (log_id << SEQ_BITS) | c.seq as i64;
+        match f.time {
+            TimeField::Occurred => {
+                params.push(V::Integer(c.at));
+                params.push(V::Integer(id));
+                sql.push_str(&format!(
+                    " AND (occurred_at, id) {cmp} (?{}, ?{})",
+                    params.len() - 1,
+                    params.len()
+                ));
+            }
+            TimeField::Recorded => {
+                params.push(V::Integer(id));
+                sql.push_str(&format!(" AND id {cmp} ?{}", params.len()));
+            }
+        }
+    }
+    match f.time {
+        TimeField::Occurred => sql.push_str(&format!(" ORDER BY occurred_at {dir}, id {dir}")),
+        TimeField::Recorded => sql.push_str(&format!(" ORDER BY id {dir}")),
+    }
+    if let Some(limit) = q.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, params)
+}
+
+/// Read with `stored_entry`; the seq is the low bits of the row id.
+const ENTRY_COLUMNS: &str = "id, event_id, recorded_at, entry, leaf_hash, chain_hash";
+
+/// The INSERT of one entry row (`?1` its row id, `entry_id`). Exposed so benchmarks insert
+/// exactly as the store does.
+pub const INSERT_ENTRY: &str = "INSERT INTO entries (id, event_id, recorded_at, occurred_at, type, task_id, \
+     actor_id, model_name, model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// The unique index on (log, event id) refusing a row: `DuplicateEventId`, which the
+/// sequencer answers by redoing the group commit with lookups. Anything else stays an error.
+fn insert_error(err: rusqlite::Error, event_id: &str) -> StoreError {
+    match &err {
+        // SQLite names the index's columns: "UNIQUE constraint failed: entries.log_id, entries.event_id".
+        rusqlite::Error::SqliteFailure(e, Some(msg))
+            if e.code == ErrorCode::ConstraintViolation
+                && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && msg.contains("entries.event_id") =>
+        {
+            StoreError::DuplicateEventId(event_id.to_owned())
+        }
+        _ => err.into(),
+    }
+}
 
 fn head_of(conn: &Connection, log_id: Option<i64>) -> Result<Head> {
     let Some(log_id) = log_id else {
         return Ok(Head::default());
     };
+    let (start, end) = id_range(log_id, 0, None);
     let head = conn
-        .prepare_cached("SELECT seq, chain_hash, recorded_at FROM entries WHERE log_id = ?1 ORDER BY seq DESC LIMIT 1")?
-        .query_row([log_id], |r| {
-            Ok(Head { size: r.get::<_, i64>(0)? as u64 + 1, chain_hash: to_hash(&r.get::<_, Vec<u8>>(1)?), recorded_at: r.get(2)? })
+        .prepare_cached("SELECT id, chain_hash, recorded_at FROM entries WHERE id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT 1")?
+        .query_row([start, end], |r| {
+            Ok(Head {
+                size: (r.get::<_, i64>(0)? & SEQ_MASK) as u64 + 1,
+                chain_hash: to_hash(&any_bytes(r, 1)?),
+                recorded_at: r.get(2)?,
+            })
         })
         .optional()?;
     Ok(head.unwrap_or_default())
@@ -199,23 +348,22 @@ fn hash_rows(
         return Err(StoreError::NotFound("log has no entries".into()));
     };
     let mut out = Vec::with_capacity((to - from) as usize);
-    if level == 0 {
-        let mut stmt = conn.prepare_cached("SELECT leaf_hash FROM entries WHERE log_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq")?;
-        let rows = stmt.query_map(params![log_id, from as i64, to as i64], |r| {
-            r.get::<_, Vec<u8>>(0)
-        })?;
-        for r in rows {
-            out.push(to_hash(&r?));
+    let mut rows_into = |mut rows: rusqlite::Rows<'_>| -> Result<()> {
+        while let Some(row) = rows.next()? {
+            out.push(to_hash(&any_bytes(row, 0)?));
         }
+        Ok(())
+    };
+    if level == 0 {
+        let (start, end) = id_range(log_id, from, Some(to));
+        let mut stmt = conn.prepare_cached(
+            "SELECT leaf_hash FROM entries WHERE id >= ?1 AND id < ?2 ORDER BY id",
+        )?;
+        rows_into(stmt.query([start, end])?)?;
     } else {
         let mut stmt =
             conn.prepare_cached("SELECT hash FROM nodes WHERE log_id = ?1 AND level = ?2 AND idx >= ?3 AND idx < ?4 ORDER BY idx")?;
-        let rows = stmt.query_map(params![log_id, level, from as i64, to as i64], |r| {
-            r.get::<_, Vec<u8>>(0)
-        })?;
-        for r in rows {
-            out.push(to_hash(&r?));
-        }
+        rows_into(stmt.query(params![log_id, level, from as i64, to as i64])?)?;
     }
     if out.len() as u64 != to - from {
         return Err(StoreError::Corrupt(format!(
@@ -260,15 +408,16 @@ impl AppendTx for SqliteTx<'_> {
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO entries (log_id, seq, event_id, recorded_at, occurred_at, type, task_id, actor_id, model_name, \
-             model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?;
+        let mut stmt = self.conn.prepare_cached(INSERT_ENTRY)?;
         for e in entries {
+            if e.seq > SEQ_MASK as u64 {
+                return Err(StoreError::Schema(format!(
+                    "seq {} does not fit the {SEQ_BITS} bits a log's seqs have in this store",
+                    e.seq
+                )));
+            }
             stmt.execute(params![
-                self.log_id,
-                e.seq as i64,
+                entry_id(self.log_id, e.seq),
                 e.event_id,
                 e.recorded_at,
                 e.occurred_at,
@@ -283,7 +432,8 @@ impl AppendTx for SqliteTx<'_> {
                 e.entry,
                 &e.leaf_hash[..],
                 &e.chain_hash[..],
-            ])?;
+            ])
+            .map_err(|err| insert_error(err, &e.event_id))?;
         }
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO nodes (log_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
@@ -303,7 +453,13 @@ impl Store for SqliteStore {
             Some(id) => id,
             None => {
                 tx.execute("INSERT INTO logs (name) VALUES (?1)", [log])?;
-                tx.last_insert_rowid()
+                let id = tx.last_insert_rowid();
+                if !(1..=MAX_LOG_ID).contains(&id) {
+                    return Err(StoreError::Schema(format!(
+                        "log id {id} is outside 1..={MAX_LOG_ID}, the logs this store can hold"
+                    )));
+                }
+                id
             }
         };
         f(&mut SqliteTx { conn: &tx, log_id })?;
@@ -330,11 +486,14 @@ impl Store for SqliteStore {
         let Some(log_id) = self.log_id(&conn, log)? else {
             return Ok(None);
         };
+        if seq > SEQ_MASK as u64 {
+            return Ok(None);
+        }
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE log_id = ?1 AND seq = ?2"
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"
         ))?;
         Ok(stmt
-            .query_row(params![log_id, seq as i64], stored_entry)
+            .query_row([entry_id(log_id, seq)], stored_entry)
             .optional()?)
     }
 
@@ -362,12 +521,39 @@ impl Store for SqliteStore {
             return Ok(());
         };
         let tx = conn.transaction()?;
+        let (start, end) = id_range(log_id, from, None);
         let mut stmt = tx.prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE log_id = ?1 AND seq >= ?2 ORDER BY seq"
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE id >= ?1 AND id < ?2 ORDER BY id"
         ))?;
-        let mut rows = stmt.query(params![log_id, from as i64])?;
+        let mut rows = stmt.query([start, end])?;
         while let Some(row) = rows.next()? {
             if !f(stored_entry(row)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        log: &str,
+        q: &Query,
+        f: &mut dyn FnMut(QueryRow) -> Result<bool>,
+    ) -> Result<()> {
+        let mut conn = Self::lock(&self.reader);
+        let Some(log_id) = self.log_id(&conn, log)? else {
+            return Ok(());
+        };
+        let tx = conn.transaction()?;
+        let (sql, params) = query_sql(log_id, q);
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        while let Some(row) = rows.next()? {
+            let entry = stored_entry(row)?;
+            if !f(QueryRow {
+                entry,
+                occurred_at: row.get(6)?,
+            })? {
                 break;
             }
         }
@@ -398,7 +584,7 @@ impl Store for SqliteStore {
                 Ok(Node {
                     level: r.get(0)?,
                     index: r.get::<_, i64>(1)? as u64,
-                    hash: to_hash(&r.get::<_, Vec<u8>>(2)?),
+                    hash: to_hash(&any_bytes(r, 2)?),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -447,7 +633,7 @@ impl Store for SqliteStore {
             Ok(StoredCheckpoint {
                 number: 0,
                 size: r.get::<_, i64>(0)? as u64,
-                root: to_hash(&r.get::<_, Vec<u8>>(1)?),
+                root: to_hash(&any_bytes(r, 1)?),
                 note: r.get(2)?,
                 created_at: r.get(3)?,
             })
@@ -460,6 +646,114 @@ impl Store for SqliteStore {
     }
 
     fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>> {
-        Ok(self.checkpoints(log)?.pop())
+        let conn = Self::lock(&self.reader);
+        let Some(log_id) = self.log_id(&conn, log)? else {
+            return Ok(None);
+        };
+        // One row through the (log_id, size) index instead of every checkpoint's note.
+        let mut stmt = conn.prepare_cached(
+            "SELECT size, root, note, created_at, (SELECT count(*) FROM checkpoints WHERE log_id = ?1) \
+             FROM checkpoints WHERE log_id = ?1 ORDER BY size DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row([log_id], |r| {
+                Ok(StoredCheckpoint {
+                    size: r.get::<_, i64>(0)? as u64,
+                    root: to_hash(&any_bytes(r, 1)?),
+                    note: r.get(2)?,
+                    created_at: r.get(3)?,
+                    number: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: u64, event_id: &str) -> NewEntry {
+        NewEntry {
+            seq,
+            event_id: event_id.to_owned(),
+            recorded_at: 0,
+            occurred_at: 0,
+            event_type: "task.created".into(),
+            task_id: "t1".into(),
+            index: Default::default(),
+            entry: format!("entry {seq}").into_bytes(),
+            leaf_hash: [0; 32],
+            chain_hash: [0; 32],
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("trail.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn row_ids_put_logs_apart_and_seqs_in_order() {
+        assert_eq!(entry_id(1, 0), 1 << 40);
+        assert_eq!(entry_id(1, 5), (1 << 40) | 5);
+        assert!(entry_id(1, SEQ_MASK as u64) < entry_id(2, 0));
+        assert_eq!(id_range(3, 2, Some(7)), (entry_id(3, 2), entry_id(3, 7)));
+        assert_eq!(id_range(3, 0, None), (3 << 40, 4 << 40));
+        // Out-of-range seqs clamp to the end of the log, never into the next one.
+        assert_eq!(entry_id(3, u64::MAX), 4 << 40);
+    }
+
+    #[test]
+    fn generated_columns_read_back_log_and_seq() {
+        let (_dir, store) = open();
+        for log in ["a", "b"] {
+            store
+                .append(log, &mut |tx| tx.insert(&[row(0, "x"), row(1, "y")], &[]))
+                .unwrap();
+        }
+        let conn = SqliteStore::lock(&store.reader);
+        let rows: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT id, log_id, seq FROM entries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected: Vec<(i64, i64, i64)> = [(1, 0), (1, 1), (2, 0), (2, 1)]
+            .into_iter()
+            .map(|(log, seq)| (entry_id(log, seq as u64), log, seq))
+            .collect();
+        assert_eq!(rows, expected);
+        drop(conn);
+        assert_eq!(store.head("b").unwrap().size, 2);
+        assert_eq!(store.entry("a", 1).unwrap().unwrap().event_id, "y");
+        assert!(store.entry("a", 2).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stored_event_id_is_refused_as_duplicate_event_id() {
+        let (_dir, store) = open();
+        store
+            .append("a", &mut |tx| tx.insert(&[row(0, "x")], &[]))
+            .unwrap();
+        let err = store
+            .append("a", &mut |tx| tx.insert(&[row(1, "y"), row(2, "x")], &[]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DuplicateEventId(id) if id == "x"),
+            "{err:?}"
+        );
+        assert_eq!(store.head("a").unwrap().size, 1, "rolled back");
+        // Another log may hold the same id.
+        store
+            .append("b", &mut |tx| tx.insert(&[row(0, "x")], &[]))
+            .unwrap();
+        // A seq taken twice is some other failure, not a duplicate event id.
+        let err = store
+            .append("a", &mut |tx| tx.insert(&[row(0, "z")], &[]))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
     }
 }

@@ -158,15 +158,34 @@ fn rehash_from(conn: &Connection, seq: u64) {
     }
 }
 
-/// Adds `by` to the seq of every row from `from` on (two steps, past the unique index).
+// A row's seq is the low bits of its row id, `id = (log_id << 40) | seq` (`seq` and `log_id`
+// are columns generated from it), so renumbering a row means changing its id.
+
+/// Moves the row at seq `from` to seq `to`.
+fn set_seq(conn: &Connection, from: u64, to: u64) {
+    let n = conn
+        .execute(
+            "UPDATE entries SET id = id - seq + ?2 WHERE seq = ?1",
+            params![from as i64, to as i64],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// Adds `by` to the seq of every row from `from` on (two steps, past the primary key: the
+/// rows are parked 2^39 seqs up, in the same log, then moved down).
 fn shift_seqs(conn: &Connection, from: u64, by: i64) {
+    const PARK: i64 = 1 << 39;
     conn.execute(
-        "UPDATE entries SET seq = -(seq + ?1) - 1 WHERE seq >= ?2",
-        params![by, from as i64],
+        "UPDATE entries SET id = id + ?1 + ?3 WHERE seq >= ?2",
+        params![by, from as i64, PARK],
     )
     .unwrap();
-    conn.execute("UPDATE entries SET seq = -seq - 1 WHERE seq < 0", [])
-        .unwrap();
+    conn.execute(
+        "UPDATE entries SET id = id - ?1 WHERE seq >= ?1",
+        params![PARK],
+    )
+    .unwrap();
 }
 
 // ----- the baseline -------------------------------------------------------------------------
@@ -188,7 +207,7 @@ fn triggers_refuse_update_and_delete() {
     let conn = Connection::open(db(&dir)).unwrap();
     for sql in [
         "UPDATE entries SET entry = x'00' WHERE seq = 7",
-        "UPDATE entries SET seq = seq + 1000 WHERE seq = 7",
+        "UPDATE entries SET id = id + 1000 WHERE seq = 7",
         "DELETE FROM entries WHERE seq = 299",
         "UPDATE nodes SET hash = zeroblob(32)",
         "DELETE FROM nodes",
@@ -323,9 +342,9 @@ fn inserted_entry_is_an_extra_entry() {
     let chain = chain_hash(&chain_at(&conn, 12), &leaf);
     shift_seqs(&conn, 13, 1);
     conn.execute(
-        "INSERT INTO entries (log_id, seq, event_id, recorded_at, occurred_at, type, task_id, \
+        "INSERT INTO entries (id, event_id, recorded_at, occurred_at, type, task_id, \
          actor_id, entry, leaf_hash, chain_hash) \
-         SELECT log_id, 13, ?1, recorded_at, occurred_at, type, task_id, 'reviewer-mallory', ?2, ?3, ?4 \
+         SELECT id + 1, ?1, recorded_at, occurred_at, type, task_id, 'reviewer-mallory', ?2, ?3, ?4 \
          FROM entries WHERE seq = 12",
         params![forged.id.to_string(), entry, &leaf[..], &chain[..]],
     )
@@ -357,12 +376,9 @@ fn inserted_entry_is_an_extra_entry() {
 fn swapped_entries_are_reordered() {
     let (dir, store, receipts, signer) = log_with(20);
     let conn = raw(&dir);
-    conn.execute_batch(
-        "UPDATE entries SET seq = -1 WHERE seq = 5;
-         UPDATE entries SET seq = 5 WHERE seq = 6;
-         UPDATE entries SET seq = 6 WHERE seq = -1;",
-    )
-    .unwrap();
+    set_seq(&conn, 5, 1_000_000);
+    set_seq(&conn, 6, 5);
+    set_seq(&conn, 1_000_000, 6);
     let report = verify(&store, &signer);
     assert_first(
         &report,
