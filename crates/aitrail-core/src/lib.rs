@@ -27,9 +27,11 @@ pub mod checkpoint;
 pub mod entry;
 mod error;
 pub mod event;
+pub mod export;
 pub mod hexser;
 pub mod merkle;
 pub mod pii;
 pub mod proof;
+pub mod timeline;
 
 pub use error::{Error, Result};

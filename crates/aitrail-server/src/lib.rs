@@ -22,7 +22,9 @@ pub fn app(state: AppState) -> Router {
     let limit = state.settings.body_limit;
     Router::new()
         .merge(routes::events::router())
+        .merge(routes::query::router())
         .merge(routes::checkpoint::router())
+        .merge(routes::consistency::router())
         .merge(routes::system::router())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))

@@ -10,12 +10,17 @@ use utoipa::{Modify, OpenApi};
         crate::routes::events::append,
         crate::routes::events::read,
         crate::routes::events::proof,
+        crate::routes::query::list,
+        crate::routes::query::timeline,
+        crate::routes::query::export_events,
+        crate::routes::query::review,
         crate::routes::checkpoint::latest,
+        crate::routes::consistency::consistency,
         crate::routes::system::health,
         crate::routes::system::metrics,
         crate::routes::system::openapi,
     ),
-    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail, crate::routes::consistency::ConsistencyBody, crate::routes::query::Page, crate::routes::query::ReviewRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,7 +1,7 @@
 //! aitrail-store: where entries are kept, and the logic every backend shares.
 //!
 //! - [`store::Store`]: the backend trait (append in one transaction, reads). [`sqlite`] is the
-//!   embedded default.
+//!   embedded default; [`postgres`] the production one (partitioned by day, write-once).
 //! - [`sequencer::Sequencer`]: one per log, group commit, seq assignment, hashing.
 //! - [`log`]: roots, proofs and checkpoints over any store.
 //! - [`verify`]: recompute everything and name the first entry affected by tampering.
@@ -21,9 +21,13 @@
 //! assert!(report.ok);
 //! ```
 
+pub mod audit;
 pub mod error;
+pub mod export;
 pub mod log;
 pub mod nodes;
+pub mod postgres;
+pub mod query;
 pub mod sequencer;
 pub mod sqlite;
 pub mod store;

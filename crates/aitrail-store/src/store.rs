@@ -85,6 +85,9 @@ pub trait AppendTx: NodeRows {
     fn head(&mut self) -> Result<Head>;
     /// Stored entries with these event ids.
     fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>>;
+    /// Writes entries and nodes. May be called several times in one transaction, entries in
+    /// seq order. An event id the log already holds must fail with
+    /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
 }
 
@@ -114,6 +117,15 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// Every stored node of the log.
     fn nodes(&self, log: &str) -> Result<Vec<Node>>;
+
+    /// Calls `f` on every entry matching `query`, in its order, until it returns false or
+    /// `query.limit` rows were given. Streams: memory does not grow with the result.
+    fn query(
+        &self,
+        log: &str,
+        query: &crate::query::Query,
+        f: &mut dyn FnMut(crate::query::QueryRow) -> Result<bool>,
+    ) -> Result<()>;
 
     fn add_checkpoint(
         &self,

@@ -34,6 +34,13 @@ pub enum ProblemKind {
     CheckpointMismatch,
     /// A stored Merkle node (used for proofs) disagrees with the recomputed tree.
     ChangedNode,
+    /// The log does not extend a checkpoint kept by an anchor (anchored history rewritten
+    /// or truncated, even with the signing key); the detail names the anchor and checkpoint.
+    /// Found by the anchor check above this module (the `aitrail` binary).
+    AnchorMismatch,
+    /// What an anchor holds is no valid evidence: a note the log's key did not sign, or a
+    /// timestamp token that does not verify; the detail names the anchor and object.
+    BadAnchor,
 }
 
 /// One problem, located.

@@ -44,15 +44,133 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof file offline.
     VerifyProof(VerifyProofArgs),
+    /// Keep the latest checkpoint (signed now if behind) at every configured anchor.
+    Anchor(AnchorArgs),
     /// Load a realistic sample pipeline (loan decisions reviewed by a team).
     Demo(DemoArgs),
     /// Measure ingest, verify and proofs against baselines in the same run.
     Bench(BenchArgs),
+    /// Search events (every read is itself recorded).
+    Search(SearchArgs),
+    /// A task's full timeline, with what a case reviewer wants derived.
+    Timeline(TimelineArgs),
+    /// Export events as CSV or NDJSON, streaming.
+    Export(ExportArgs),
+    /// Record that you reviewed a range of the trail (SOC 2 log review evidence).
+    Review(ReviewArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// Filters shared by search and export.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Task id.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Actor (reviewer) id.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Event type; repeat or separate with commas for several.
+    #[arg(long = "type", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Model name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Model version.
+    #[arg(long)]
+    pub model_version: Option<String>,
+    /// Prompt version.
+    #[arg(long)]
+    pub prompt_version: Option<String>,
+    /// Review decision: approve, reject, modify or escalate.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// Subject id (raw): matched through its keyed reference, never stored.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// From this time (RFC 3339, or a date: the start of that day, UTC), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Until this time (RFC 3339, exclusive; or a date: the whole of that day, UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Which time --from/--to apply to.
+    #[arg(long, value_enum, default_value_t = TimeArg::Occurred)]
+    pub time: TimeArg,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum TimeArg {
+    #[default]
+    Occurred,
+    Recorded,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SearchFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
+    pub format: SearchFormat,
+    /// Results per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Continue after this cursor (printed with the previous page).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Newest first.
+    #[arg(long)]
+    pub desc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The task id.
+    pub task: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here (with a progress display on a terminal) instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Start of the reviewed range (RFC 3339 or a date).
+    #[arg(long)]
+    pub from: String,
+    /// End of the reviewed range (RFC 3339 exclusive, or a date: the whole day).
+    #[arg(long)]
+    pub to: String,
+    /// What you checked and found.
+    #[arg(long)]
+    pub note: String,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +190,47 @@ pub struct ServeArgs {
     /// How often to verify every log (the result is in /metrics).
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub verify_every: std::time::Duration,
+    /// How often to anchor every log's latest checkpoint, when anchors are configured
+    /// (1m at least: e.g. 15m, 6h, 1d).
+    #[arg(long, default_value = "1d", value_parser = parse_anchor_every)]
+    pub anchor_every: std::time::Duration,
+    #[command(flatten)]
+    pub anchors: AnchorOpts,
+}
+
+/// Where checkpoints are kept outside aitrail (DESIGN.md `--anchor SPEC`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AnchorOpts {
+    /// An anchor: dir:PATH, s3://BUCKET/PREFIX (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION) or tsa:URL. Repeatable; replaces `anchors` in
+    /// aitrail.toml.
+    #[arg(long = "anchor", value_name = "SPEC")]
+    pub anchor: Vec<String>,
+    /// PEM file of the CA a TSA's certificate must chain to (default: `tsa_ca` in aitrail.toml).
+    #[arg(long, value_name = "FILE")]
+    pub tsa_ca: Option<PathBuf>,
+    /// How long S3 keeps anchored objects locked (COMPLIANCE mode): e.g. 6y, 2190d
+    /// (default: `s3_retention` in aitrail.toml, else 6y).
+    #[arg(long, value_name = "DURATION")]
+    pub s3_retention: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    /// Anchor every log in the store, not only --log.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub anchors: AnchorOpts,
+}
+
+/// `--anchor-every`: a duration of at least a minute.
+fn parse_anchor_every(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_secs(60) {
+        return Err(format!("{s:?}: anchor at most once a minute"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +299,9 @@ pub struct VerifyArgs {
     /// Verify every log in the store, not only --log.
     #[arg(long)]
     pub all: bool,
+    /// Also prove the log consistent with every checkpoint these anchors hold.
+    #[command(flatten)]
+    pub anchors: AnchorOpts,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +343,9 @@ pub enum BenchWhat {
     Proof,
     /// HTTP ingest over loopback vs embedded, and single-event latency at a fixed rate.
     Http,
+    /// PostgreSQL ingest vs plain COPY and a naive hash-chain trigger, and forks under
+    /// concurrency; needs `--store postgres://...` (a user who may CREATE DATABASE).
+    Postgres,
 }
 
 #[derive(Debug, Args)]

@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! aitrail-data/
-//!   aitrail.toml        config: origin prefix
+//!   aitrail.toml        config: origin prefix; anchors, tsa_ca, tsa_tokens, s3_retention
 //!   hmac.key            HMAC key for subject references (hex)
 //!   keys/<log>.key      Ed25519 signer key of each log (C2SP PRIVATE+KEY form)
 //!   trail.db            SQLite store (WAL files beside it)
+//!   anchors/tsa/        RFC 3161 notes and tokens, one directory per TSA (by default)
 //! ```
 
 use aitrail_core::checkpoint::{Signer, Verifier};
+use aitrail_store::postgres as pg;
 use aitrail_store::sqlite::SqliteStore;
 use aitrail_store::store::Store;
 use aitrail_store::tokens::{SqliteTokens, TokenStore};
@@ -24,6 +26,19 @@ use std::sync::Mutex;
 pub struct Config {
     /// Checkpoint origins and key names are `<origin>/<log>`.
     pub origin: String,
+    /// Anchors used when no `--anchor` is given: `dir:PATH` (relative to this directory),
+    /// `s3://BUCKET/PREFIX`, `tsa:URL`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<String>,
+    /// PEM file of the CA a TSA's certificate must chain to (relative to this directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_ca: Option<PathBuf>,
+    /// Where TSA notes and tokens are kept (default `anchors/tsa` in this directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_tokens: Option<PathBuf>,
+    /// How long S3 keeps anchored objects locked, e.g. `6y` or `2190d` (default 6y).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_retention: Option<String>,
 }
 
 pub struct DataDir {
@@ -143,15 +158,15 @@ impl DataDir {
         hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
     }
 
-    /// The SQLite file behind `--store` (or the default one).
-    fn sqlite_path(&self, url: Option<&str>) -> Result<PathBuf> {
+    /// Where `--store` points (default: SQLite in the data directory).
+    fn store_url<'u>(&self, url: Option<&'u str>) -> Result<StoreUrl<'u>> {
         Ok(match url {
-            None => self.path.join("trail.db"),
-            Some(u) if u.starts_with("sqlite:") => {
-                PathBuf::from(u.trim_start_matches("sqlite:").trim_start_matches("//"))
-            }
+            None => StoreUrl::Sqlite(self.path.join("trail.db")),
+            Some(u) if u.starts_with("sqlite:") => StoreUrl::Sqlite(PathBuf::from(
+                u.trim_start_matches("sqlite:").trim_start_matches("//"),
+            )),
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                bail!("the PostgreSQL store is not built yet (issue 6); use the embedded SQLite store")
+                StoreUrl::Postgres(u)
             }
             Some(u) => bail!("--store {u:?}: expected sqlite:PATH or postgres://..."),
         })
@@ -159,19 +174,90 @@ impl DataDir {
 
     /// Opens the store: `--store` when given, else SQLite in the data directory.
     pub fn store(&self, url: Option<&str>) -> Result<Arc<dyn Store>> {
-        let path = self.sqlite_path(url)?;
-        let store = SqliteStore::open(&path)
-            .with_context(|| format!("opening the store at {}", path.display()))?;
-        Ok(Arc::new(store))
+        Ok(match self.store_url(url)? {
+            StoreUrl::Sqlite(path) => Arc::new(
+                SqliteStore::open(&path)
+                    .with_context(|| format!("opening the store at {}", path.display()))?,
+            ),
+            StoreUrl::Postgres(u) => Arc::new(open_postgres(u)?),
+        })
     }
 
     /// Opens the token table (beside the entries).
     pub fn tokens(&self, url: Option<&str>) -> Result<Arc<dyn TokenStore>> {
-        let path = self.sqlite_path(url)?;
-        Ok(Arc::new(SqliteTokens::open(&path).with_context(|| {
-            format!("opening the tokens at {}", path.display())
-        })?))
+        Ok(match self.store_url(url)? {
+            StoreUrl::Sqlite(path) => Arc::new(
+                SqliteTokens::open(&path)
+                    .with_context(|| format!("opening the tokens at {}", path.display()))?,
+            ),
+            StoreUrl::Postgres(u) => Arc::new(open_postgres(u)?),
+        })
     }
+
+    /// What `init` does to the store. SQLite: create the file. PostgreSQL: run the schema
+    /// migrations and set up the application role (`AITRAIL_PG_APP_ROLE`, default
+    /// `aitrail_app`; empty: none), then open the store as a check.
+    pub fn init_store(&self, url: Option<&str>) -> Result<()> {
+        let StoreUrl::Postgres(u) = self.store_url(url)? else {
+            self.store(url)?;
+            return Ok(());
+        };
+        let role = std::env::var("AITRAIL_PG_APP_ROLE")
+            .unwrap_or_else(|_| pg::DEFAULT_APP_ROLE.to_owned());
+        let role = Some(role.as_str()).filter(|r| !r.is_empty());
+        let shown = pg::display_url(u);
+        let report = pg::PgStore::init(u, role)
+            .with_context(|| format!("preparing the PostgreSQL store at {shown}"))?;
+        let m = report.migrated;
+        if m.from == m.to {
+            eprintln!(
+                "PostgreSQL schema of {shown} is up to date (version {})",
+                m.to
+            );
+        } else {
+            eprintln!(
+                "PostgreSQL schema of {shown} migrated from version {} to {}",
+                m.from, m.to
+            );
+        }
+        match report.role {
+            Some(pg::AppRole::Created { name, password }) => {
+                let config = pg::scratch::parse_url(u)?;
+                let dbname = config
+                    .get_dbname()
+                    .or(config.get_user())
+                    .unwrap_or("postgres");
+                eprintln!(
+                    "created the role {name}: SELECT and INSERT on aitrail's tables, nothing else. \
+                     Its password is shown only this once; run aitrail as it with:\n  --store '{}'",
+                    pg::scratch::url_for(&config, &name, Some(&password), dbname)
+                );
+            }
+            Some(pg::AppRole::Granted { name }) => {
+                eprintln!(
+                    "the role {name} exists; its grants (SELECT and INSERT only) are in place"
+                )
+            }
+            Some(pg::AppRole::Skipped { name, reason, sql }) => eprintln!(
+                "the application role {name} was not set up: {reason}. \
+                 A database administrator can run:\n{sql}"
+            ),
+            None => {}
+        }
+        open_postgres(u)?;
+        Ok(())
+    }
+}
+
+/// What `--store` names.
+enum StoreUrl<'u> {
+    Sqlite(PathBuf),
+    Postgres(&'u str),
+}
+
+fn open_postgres(url: &str) -> Result<pg::PgStore> {
+    pg::PgStore::open(url)
+        .with_context(|| format!("opening the PostgreSQL store at {}", pg::display_url(url)))
 }
 
 /// The data directory as the server's keyring: signers cached once read.

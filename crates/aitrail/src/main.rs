@@ -1,5 +1,6 @@
 //! The `aitrail` command. Exit codes: 0 ok, 1 verification failed, 2 error.
 
+mod anchors;
 mod args;
 mod commands;
 mod data;
@@ -38,11 +39,19 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint => commands::checkpoint::run(&Ctx::open(cli)?).map(ok),
         Command::Prove(a) => commands::prove::run(&Ctx::open(cli)?, a).map(ok),
         Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
+        Command::Anchor(a) => commands::anchor::run(&Ctx::open(cli)?, a),
         Command::Demo(a) => commands::demo::run(cli, a),
         Command::Bench(a) if matches!(a.what, args::BenchWhat::Http) => {
             commands::bench_http::run(a).map(ok)
         }
+        Command::Bench(a) if matches!(a.what, args::BenchWhat::Postgres) => {
+            commands::bench_pg::run(cli, a).map(ok)
+        }
         Command::Bench(a) => commands::bench::run(a).map(ok),
+        Command::Search(a) => commands::search::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Timeline(a) => commands::timeline::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Export(a) => commands::export::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Review(a) => commands::review::run(&Ctx::open(cli)?, a).map(ok),
         Command::Serve(a) => commands::serve::run(cli, a).map(ok),
         Command::Token(t) => commands::token::run(cli, t).map(ok),
     }

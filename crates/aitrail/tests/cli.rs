@@ -558,3 +558,131 @@ fn serve_refuses_without_a_token_and_health_is_public() {
     let _ = server.terminate();
     assert_eq!(t.verify_json().1["entries"], json!(0));
 }
+
+// ---- search, timeline, export, review ----
+
+#[test]
+fn search_timeline_export_and_review_from_the_cli() {
+    let t = Trail::new();
+    let out = t.run(&["demo", "--tasks", "40", "--seed", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let page = t.run(&[
+        "search",
+        "--type",
+        "review.decision",
+        "--decision",
+        "reject",
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]);
+    assert!(page.status.success(), "{}", stderr(&page));
+    let page: Value = serde_json::from_slice(&page.stdout).unwrap();
+    let events = page["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(events
+        .iter()
+        .all(|e| e["event"]["review"]["decision"] == json!("reject")));
+    let task = events[0]["event"]["task_id"].as_str().unwrap().to_owned();
+
+    let tl = t.run(&["timeline", &task, "--json"]);
+    assert!(tl.status.success(), "{}", stderr(&tl));
+    let tl: Value = serde_json::from_slice(&tl.stdout).unwrap();
+    assert!(tl["summary"]["overrides"].as_u64().unwrap() >= 1, "{tl}");
+    let text = stdout(&t.run(&["timeline", &task]));
+    assert!(
+        text.contains("overrides of the model")
+            && text.contains("time from model output to first review"),
+        "{text}"
+    );
+    assert_eq!(t.run(&["timeline", "no-such-task"]).status.code(), Some(2));
+
+    // CSV parsed by another reader (Python's csv module), with the header row.
+    let csv_path = t.dir.path().join("out.csv");
+    let out = t.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--type",
+        "review.decision",
+        "-o",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg("import csv,sys,json; r=list(csv.DictReader(open(sys.argv[1], encoding='utf-8-sig', newline=''))); print(json.dumps([len(r), sorted(set(x['type'] for x in r)), r[0]['leaf_hash']]))")
+        .arg(&csv_path)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    let parsed: Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert!(parsed[0].as_u64().unwrap() >= 40, "{parsed}");
+    assert_eq!(parsed[1], json!(["review.decision"]));
+    assert_eq!(parsed[2].as_str().unwrap().len(), 64);
+
+    let nd = t.run(&["export", "--format", "ndjson", "--task", &task]);
+    let lines: Vec<&[u8]> = nd
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), tl["steps"].as_array().unwrap().len());
+
+    let review = t.run(&[
+        "review",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-09-30",
+        "--note",
+        "Checked overrides",
+    ]);
+    assert!(review.status.success(), "{}", stderr(&review));
+    assert!(
+        stdout(&review).contains("the log verified intact"),
+        "{}",
+        stdout(&review)
+    );
+    let audits = t.run(&[
+        "search",
+        "--type",
+        "audit.accessed,audit.reviewed",
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]);
+    let audits: Value = serde_json::from_slice(&audits.stdout).unwrap();
+    let actions: Vec<String> = audits["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["event"]["attributes"]["action"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| e["event"]["type"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "search",
+            "timeline",
+            "timeline",
+            "timeline",
+            "export",
+            "export",
+            "audit.reviewed"
+        ],
+        "every read is recorded"
+    );
+    assert_eq!(t.verify_json().0, 0);
+    assert_eq!(
+        t.run(&["search", "--decision", "maybe"]).status.code(),
+        Some(2)
+    );
+}

@@ -4,8 +4,8 @@ use super::{blocking, now_micros};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
-use aitrail_core::entry::{PreparedEvent, Record};
-use aitrail_core::event::{withhold_content, Event, Origin};
+use aitrail_core::entry::PreparedEvent;
+use aitrail_core::event::{Event, Origin};
 use aitrail_store::sequencer::Outcome;
 use aitrail_store::tokens::Role;
 use aitrail_store::StoreError;
@@ -20,7 +20,7 @@ use std::time::Instant;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/events", post(append))
+        .route("/v1/events", post(append).get(super::query::list))
         .route("/v1/events/{id}", get(read))
         .route("/v1/events/{id}/proof", get(proof))
 }
@@ -229,21 +229,22 @@ pub async fn read(
     let entry = blocking(move || Ok(store.entry_by_id(&log, &lookup)?))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
-    let record = Record::parse(&entry.entry).map_err(ApiError::internal)?;
-    let mut event = record.event;
-    let withheld = if who.role.can_read(Role::Auditor) {
-        Vec::new()
-    } else {
-        withhold_content(&mut event)
-    };
-    Ok(Json(EntryBody {
-        log: record.log,
-        seq: record.seq,
-        recorded_at: record.recorded_at,
-        leaf_hash: hex(&entry.leaf()),
-        event: Value::Object(event),
-        withheld: withheld.into_iter().map(str::to_owned).collect(),
-    }))
+    let body = super::query::entry_body(&entry, who.role)?;
+    let (seq, log) = (st.sequencer.clone(), who.log().to_owned());
+    let reader = super::query::reader(&who);
+    blocking(move || {
+        Ok(aitrail_store::audit::record_access(
+            &seq,
+            &log,
+            &reader,
+            "read",
+            json!({"event_id": id}),
+            1,
+            None,
+        )?)
+    })
+    .await?;
+    Ok(Json(body))
 }
 
 /// A self-contained inclusion proof of one event against a signed checkpoint.
@@ -259,15 +260,29 @@ pub async fn proof(
 ) -> Result<Json<Value>, ApiError> {
     who.require_read(Role::Auditor)?;
     let log = who.log().to_owned();
+    let reader = super::query::reader(&who);
     let proof = blocking(move || {
         let store = st.store.as_ref();
-        if let Some(p) = aitrail_store::log::prove(store, &log, &id)? {
-            return Ok(p);
-        }
-        let signer = st.keys.signer(&log).map_err(ApiError::internal)?;
-        aitrail_store::log::checkpoint(store, &log, &signer, now_micros())?;
-        aitrail_store::log::prove(store, &log, &id)?
-            .ok_or_else(|| ApiError::internal("no checkpoint covers the entry after signing one"))
+        let proof = match aitrail_store::log::prove(store, &log, &id)? {
+            Some(p) => p,
+            None => {
+                let signer = st.keys.signer(&log).map_err(ApiError::internal)?;
+                aitrail_store::log::checkpoint(store, &log, &signer, now_micros())?;
+                aitrail_store::log::prove(store, &log, &id)?.ok_or_else(|| {
+                    ApiError::internal("no checkpoint covers the entry after signing one")
+                })?
+            }
+        };
+        aitrail_store::audit::record_access(
+            &st.sequencer,
+            &log,
+            &reader,
+            "proof",
+            json!({"event_id": id}),
+            1,
+            None,
+        )?;
+        Ok(proof)
     })
     .await?;
     Ok(Json(

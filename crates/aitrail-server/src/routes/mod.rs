@@ -1,7 +1,9 @@
 //! Routes, one module per area, each with `fn router()`.
 
 pub mod checkpoint;
+pub mod consistency;
 pub mod events;
+pub mod query;
 pub mod system;
 
 use crate::error::ApiError;

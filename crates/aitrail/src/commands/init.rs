@@ -6,7 +6,7 @@ use anyhow::Result;
 
 pub fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
     let (data, created) = DataDir::init(&cli.data, args.origin.clone())?;
-    data.store(cli.store.as_deref())?;
+    data.init_store(cli.store.as_deref())?;
     let verifier = data.signer(&cli.log)?.verifier();
     if created {
         eprintln!(

@@ -1,14 +1,21 @@
 //! One module per command, each with `run`.
 
+pub mod anchor;
 pub mod bench;
 pub mod bench_http;
+pub mod bench_pg;
 pub mod checkpoint;
 pub mod demo;
+pub mod export;
+pub mod filters;
 pub mod ingest;
 pub mod init;
 pub mod key;
 pub mod prove;
+pub mod review;
+pub mod search;
 pub mod serve;
+pub mod timeline;
 pub mod token;
 pub mod verify;
 pub mod verify_proof;
@@ -33,6 +40,25 @@ impl Ctx {
             store,
             log: cli.log.clone(),
         })
+    }
+}
+
+impl Ctx {
+    /// The person at the CLI, for audit records.
+    pub fn reader(&self) -> aitrail_store::audit::Reader {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        aitrail_store::audit::Reader {
+            kind: "human",
+            id: format!("cli:{user}"),
+            role: "admin".into(),
+        }
+    }
+
+    /// A sequencer for this command's writes (audit records).
+    pub fn sequencer(&self) -> aitrail_store::sequencer::Sequencer {
+        aitrail_store::sequencer::Sequencer::new(self.store.clone())
     }
 }
 

@@ -20,6 +20,15 @@ pub fn run(ctx: &Ctx, args: &ProveArgs) -> Result<()> {
                 .context("no checkpoint covers the entry")?
         }
     };
+    aitrail_store::audit::record_access(
+        &ctx.sequencer(),
+        &ctx.log,
+        &ctx.reader(),
+        "proof",
+        serde_json::json!({"event_id": args.event_id}),
+        1,
+        None,
+    )?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {

@@ -1,4 +1,4 @@
-//! `aitrail serve`: the HTTP API, with checkpoints and verification on a schedule.
+//! `aitrail serve`: the HTTP API, with checkpoints, verification and anchoring on a schedule.
 
 use crate::args::{Cli, ServeArgs};
 use crate::data::{DataDir, DataKeys};
@@ -27,6 +27,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         admin_token =
             Some(super::token::create(tokens.as_ref(), Role::Admin, "demo admin", &cli.log)?.1);
     }
+    let anchors = crate::anchors::open(&data, &args.anchors)?;
     let keys: Arc<dyn Keys> = Arc::new(DataKeys::new(data)?);
     let state = AppState {
         store: store.clone(),
@@ -57,6 +58,21 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             keys.clone(),
             args.checkpoint_every,
         ));
+        if !anchors.is_empty() {
+            let names: Vec<&str> = anchors.iter().map(|a| a.name()).collect();
+            eprintln!(
+                "anchoring every log's latest checkpoint every {} s to: {}",
+                args.anchor_every.as_secs(),
+                names.join(", ")
+            );
+            tokio::spawn(anchoring(
+                store.clone(),
+                state.sequencer.clone(),
+                keys.clone(),
+                Arc::new(anchors),
+                args.anchor_every,
+            ));
+        }
         tokio::spawn(verifications(
             store.clone(),
             keys,
@@ -138,6 +154,73 @@ async fn verifications(
         .await;
         if let Ok(Err(e)) = result {
             eprintln!("aitrail: scheduled verification failed: {e:#}");
+        }
+    }
+}
+
+/// Anchors every log's latest checkpoint soon after start and then every `every`; each new
+/// copy is recorded in its log as `audit.anchored` (see `crate::anchors`).
+async fn anchoring(
+    store: Arc<dyn Store>,
+    sequencer: Arc<Sequencer>,
+    keys: Arc<dyn Keys>,
+    anchors: Arc<Vec<Box<dyn aitrail_anchor::Anchor>>>,
+    every: std::time::Duration,
+) {
+    // A few seconds after the checkpointer's ticks, so the two rarely sign at the same moment
+    // (either copes when they do).
+    let start = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut tick = tokio::time::interval_at(start, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (store, sequencer, keys, anchors) = (
+            store.clone(),
+            sequencer.clone(),
+            keys.clone(),
+            anchors.clone(),
+        );
+        // Anchors block (S3, TSA over HTTP): never on an async worker.
+        let result = tokio::task::spawn_blocking(move || -> Result<()> {
+            for log in store.logs()? {
+                // One log failing does not keep the others from being anchored.
+                let anchored = (|| -> Result<()> {
+                    if store.head(&log)?.size == 0 {
+                        return Ok(());
+                    }
+                    let signer = keys.signer(&log).map_err(anyhow::Error::msg)?;
+                    let (cp, done) = crate::anchors::anchor_log(
+                        store.as_ref(),
+                        &sequencer,
+                        &log,
+                        &signer,
+                        &keys.subject_key(),
+                        &anchors,
+                    )?;
+                    for a in done {
+                        match a.outcome {
+                            Ok(r) if r.created => eprintln!(
+                                "aitrail: anchored checkpoint {} of log {log:?} ({} entries) at {}: {}",
+                                cp.number, cp.size, a.anchor, r.location
+                            ),
+                            Ok(_) => {}
+                            Err(e) => eprintln!(
+                                "aitrail: ANCHORING FAILED for log {log:?} at {}: {e}",
+                                a.anchor
+                            ),
+                        }
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = anchored {
+                    eprintln!("aitrail: ANCHORING FAILED for log {log:?}: {e:#}");
+                }
+            }
+            Ok(())
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            eprintln!("aitrail: scheduled anchoring failed: {e:#}");
         }
     }
 }

@@ -1,4 +1,6 @@
-//! `aitrail verify [--json]`: exit 0 intact, 1 tampering found, 2 could not run.
+//! `aitrail verify [--json] [--anchor SPEC]...`: exit 0 intact, 1 tampering found, 2 could
+//! not run. With anchors (flags or aitrail.toml), the log must also extend every checkpoint
+//! they hold (`crate::anchors::verify_log`).
 
 use super::Ctx;
 use crate::args::VerifyArgs;
@@ -14,6 +16,8 @@ struct Summary<'a> {
     entries: u64,
     problems: Vec<LocatedProblem<'a>>,
     logs: &'a [Report],
+    /// What each anchor holds for each log, and how much of it the log is consistent with.
+    anchors: &'a [crate::anchors::AnchorSummary],
 }
 
 #[derive(Serialize)]
@@ -29,6 +33,8 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         vec![ctx.log.clone()]
     };
+    let anchors = crate::anchors::open(&ctx.data, &args.anchors)?;
+    let mut anchor_summaries = Vec::new();
     let mut reports = Vec::new();
     for log in &logs {
         let verifier = ctx.data.verifier(log)?;
@@ -39,9 +45,24 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             pb.set_position(n)
         })?;
         pb.finish_and_clear();
+        let mut report = report;
+        let (anchor_problems, summaries) = crate::anchors::verify_log(
+            ctx.store.as_ref(),
+            log,
+            verifier.as_ref(),
+            &report,
+            &anchors,
+        )?;
+        if !anchor_problems.is_empty() {
+            report.problems.extend(anchor_problems);
+            report.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
+            report.ok = false;
+        }
         if !args.json {
             print_report(&report, verifier.is_some(), started.elapsed());
+            crate::anchors::print_summaries(&summaries);
         }
+        anchor_summaries.extend(summaries);
         reports.push(report);
     }
     let ok = reports.iter().all(|r| r.ok);
@@ -60,6 +81,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
             entries: reports.iter().map(|r| r.entries).sum(),
             problems,
             logs: &reports,
+            anchors: &anchor_summaries,
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }

@@ -1,0 +1,369 @@
+//! `s3://BUCKET/PREFIX`: checkpoints kept as objects under S3 Object Lock in COMPLIANCE mode.
+//!
+//! In COMPLIANCE mode no one, including the account's root user, can delete an object version
+//! or shorten its retention before the retain-until date. aitrail writes each note once
+//! (`If-None-Match: *`), with its own retention (default six years), checks that the store
+//! applied it, and refuses buckets without Object Lock.
+//!
+//! An S3 "overwrite" of a versioned key only adds a newer version, and a delete only adds a
+//! delete marker; the locked version stays. So `list` reads every version of every key, and
+//! anything written over or beside an anchored note is read too and checked like the rest.
+//!
+//! Endpoint and credentials come from the standard environment: `AWS_ENDPOINT_URL` (or
+//! `AWS_ENDPOINT_URL_S3`; path-style addressing is used with a custom endpoint, as local
+//! S3-compatible servers need), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_REGION` (or `AWS_DEFAULT_REGION`; default `us-east-1`).
+
+use crate::error::{AnchorError, Result};
+use crate::net::Io;
+use crate::spec::Retention;
+use crate::{object_name, Anchor, Anchored, Receipt};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockMode};
+use aws_sdk_s3::Client;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Where and how to reach the S3 service.
+#[derive(Clone)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    // Never print the secret key or the session token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Settings {
+    /// Reads the standard `AWS_*` variables; names the one missing.
+    pub fn from_env() -> Result<S3Settings> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let need = |name: &str| {
+            var(name).ok_or_else(|| {
+                AnchorError::Config(format!(
+                    "an s3:// anchor needs {name} in the environment (with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for a non-AWS server)"
+                ))
+            })
+        };
+        Ok(S3Settings {
+            endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: need("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+            session_token: var("AWS_SESSION_TOKEN"),
+        })
+    }
+}
+
+/// An S3 Object Lock anchor.
+#[derive(Debug)]
+pub struct S3Anchor {
+    name: String,
+    bucket: String,
+    prefix: String,
+    retention: Retention,
+    client: Client,
+    io: Io,
+    /// Set once the bucket's Object Lock was seen enabled.
+    locked: OnceLock<()>,
+}
+
+impl S3Anchor {
+    /// An anchor on `bucket`, keeping notes under `prefix` (may be empty).
+    pub fn new(
+        bucket: &str,
+        prefix: &str,
+        retention: Retention,
+        settings: S3Settings,
+    ) -> Result<S3Anchor> {
+        let prefix = prefix.trim_matches('/').to_owned();
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            settings.access_key_id,
+            settings.secret_access_key,
+            settings.session_token,
+            None,
+            "aitrail-environment",
+        );
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(120))
+            .build();
+        let mut config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(settings.region))
+            .credentials_provider(credentials)
+            .timeout_config(timeouts)
+            .force_path_style(settings.endpoint.is_some());
+        if let Some(endpoint) = settings.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        Ok(S3Anchor {
+            name: if prefix.is_empty() {
+                format!("s3://{bucket}")
+            } else {
+                format!("s3://{bucket}/{prefix}")
+            },
+            bucket: bucket.to_owned(),
+            prefix,
+            retention,
+            client: Client::from_conf(config.build()),
+            io: Io::new().map_err(|e| AnchorError::Config(format!("starting I/O: {e}")))?,
+            locked: OnceLock::new(),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    fn location(&self, key: &str, version: Option<&str>) -> String {
+        match version {
+            Some(v) => format!("s3://{}/{key}?versionId={v}", self.bucket),
+            None => format!("s3://{}/{key}", self.bucket),
+        }
+    }
+
+    fn failed<E>(&self, operation: &'static str) -> impl Fn(E) -> AnchorError + '_
+    where
+        E: std::error::Error,
+    {
+        move |e| AnchorError::S3 {
+            bucket: self.bucket.clone(),
+            operation,
+            detail: DisplayErrorContext(&e).to_string(),
+        }
+    }
+
+    /// Refuses a bucket without Object Lock: its objects could be deleted.
+    async fn ensure_locked(&self) -> Result<()> {
+        if self.locked.get().is_some() {
+            return Ok(());
+        }
+        let not_locked = |detail: String| AnchorError::NotLocked {
+            bucket: self.bucket.clone(),
+            detail,
+        };
+        let out = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("ObjectLockConfigurationNotFoundError") => {
+                    not_locked("the bucket has no Object Lock configuration".into())
+                }
+                _ => self.failed("GetObjectLockConfiguration")(e),
+            })?;
+        let enabled = out
+            .object_lock_configuration()
+            .and_then(|c| c.object_lock_enabled());
+        if enabled != Some(&ObjectLockEnabled::Enabled) {
+            return Err(not_locked(format!("ObjectLockEnabled is {enabled:?}")));
+        }
+        let _ = self.locked.set(());
+        Ok(())
+    }
+
+    /// The latest version of `key`: `Some((bytes, version))`, or `None` when there is none.
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await;
+        let out = match got {
+            Ok(out) => out,
+            Err(e) if matches!(e.code(), Some("NoSuchKey") | Some("NoSuchVersion")) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.failed("GetObject")(e)),
+        };
+        let version = out.version_id().map(str::to_owned);
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(self.failed("reading an object"))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some((bytes, version)))
+    }
+
+    async fn put_async(&self, log: &str, note: &str) -> Result<Receipt> {
+        self.ensure_locked().await?;
+        let key = self.key(&object_name(log, note)?);
+        let same_or_conflict = |existing: Vec<u8>, version: Option<String>| {
+            let location = self.location(&key, version.as_deref());
+            if existing == note.as_bytes() {
+                Ok(Receipt {
+                    location,
+                    created: false,
+                    timestamp: None,
+                })
+            } else {
+                Err(AnchorError::Conflict {
+                    location,
+                    detail: "the object's content differs".into(),
+                })
+            }
+        };
+        if let Some((existing, version)) = self.read(&key, None).await? {
+            return same_or_conflict(existing, version);
+        }
+        let until = self.retention.until(time::OffsetDateTime::now_utc())?;
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(ByteStream::from(note.as_bytes().to_vec()))
+            .content_type("text/plain; charset=utf-8")
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+            .if_none_match("*")
+            .send()
+            .await;
+        let version = match put {
+            Ok(out) => out.version_id().map(str::to_owned),
+            // Written by someone else in between: theirs stays, compare it.
+            Err(e) if e.code() == Some("PreconditionFailed") => {
+                return match self.read(&key, None).await? {
+                    Some((existing, version)) => same_or_conflict(existing, version),
+                    None => Err(self.failed("PutObject")(e)),
+                };
+            }
+            Err(e) => return Err(self.failed("PutObject")(e)),
+        };
+        let location = self.location(&key, version.as_deref());
+        // Trust, but check: some S3-compatible stores accept and ignore lock headers.
+        let retention = self
+            .client
+            .get_object_retention()
+            .bucket(&self.bucket)
+            .key(&key)
+            .set_version_id(version.clone())
+            .send()
+            .await
+            .map_err(|e| AnchorError::LockNotApplied {
+                location: location.clone(),
+                detail: DisplayErrorContext(&e).to_string(),
+            })?;
+        let r = retention.retention();
+        let mode = r.and_then(|r| r.mode());
+        let kept_until = r
+            .and_then(|r| r.retain_until_date())
+            .map(|d| d.secs())
+            .unwrap_or(0);
+        if mode != Some(&aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+            || kept_until < until.unix_timestamp() - 1
+        {
+            return Err(AnchorError::LockNotApplied {
+                location,
+                detail: format!(
+                    "mode {mode:?}, retained until {kept_until} (Unix time); asked for COMPLIANCE until {}",
+                    until.unix_timestamp()
+                ),
+            });
+        }
+        Ok(Receipt {
+            location,
+            created: true,
+            timestamp: None,
+        })
+    }
+
+    async fn list_async(&self, log: &str) -> Result<Vec<Anchored>> {
+        crate::check_log_name(log)?;
+        let prefix = self.key(&format!("{log}/"));
+        let mut versions: Vec<(String, Option<String>)> = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(self.failed("ListObjectVersions"))?;
+            for v in page.versions() {
+                if let Some(key) = v.key().filter(|k| k.ends_with(".note")) {
+                    versions.push((key.to_owned(), v.version_id().map(str::to_owned)));
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        versions.sort();
+        let mut out = Vec::with_capacity(versions.len());
+        for (key, version) in versions {
+            let location = self.location(&key, version.as_deref());
+            let Some((bytes, _)) = self.read(&key, version.as_deref()).await? else {
+                return Err(AnchorError::S3 {
+                    bucket: self.bucket.clone(),
+                    operation: "GetObject",
+                    detail: format!("{location} was listed but cannot be read"),
+                });
+            };
+            let (note, fault) = match String::from_utf8(bytes) {
+                Ok(s) => (s, None),
+                Err(e) => (String::new(), Some(format!("not UTF-8 text: {e}"))),
+            };
+            out.push(Anchored {
+                note,
+                location,
+                timestamp: None,
+                fault,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Anchor for S3Anchor {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn put(&self, log: &str, note: &str) -> Result<Receipt> {
+        self.io.block_on(self.put_async(log, note))
+    }
+
+    fn list(&self, log: &str) -> Result<Vec<Anchored>> {
+        self.io.block_on(self.list_async(log))
+    }
+}

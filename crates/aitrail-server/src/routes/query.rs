@@ -1,0 +1,447 @@
+//! Reads for people and programs: search, a task's timeline, streaming export, and the
+//! attestation that a range was reviewed. Every read is recorded as `audit.accessed`.
+
+use super::blocking;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::routes::events::EntryBody;
+use crate::state::AppState;
+use aitrail_core::entry::Record;
+use aitrail_core::event::{parse_time, withhold_content, DECISIONS};
+use aitrail_store::audit::{record_access, record_review, search, task_timeline, Reader};
+use aitrail_store::export::{export, Format};
+use aitrail_store::query::{Cursor, Filter, Order, Query, TimeField};
+use aitrail_store::tokens::Role;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query as Params, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tasks/{task_id}/timeline", get(timeline))
+        .route("/v1/export", get(export_events))
+        .route("/v1/reviews", post(review))
+}
+
+/// Filters as query parameters (the same as the CLI's).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// Task id.
+    pub task: Option<String>,
+    /// Actor (reviewer) id.
+    pub actor: Option<String>,
+    /// Event types, comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub types: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    pub model_version: Option<String>,
+    pub prompt_version: Option<String>,
+    /// approve, reject, modify or escalate.
+    pub decision: Option<String>,
+    /// Raw subject id: matched through its keyed reference, never stored or logged.
+    pub subject: Option<String>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// `occurred` (default) or `recorded`.
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Results per page, 1 to 1000 (default 50).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+}
+
+fn bad(field: &str, message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
+        .with_details(vec![json!({"field": field, "message": message})])
+}
+
+impl FilterParams {
+    pub fn to_filter(&self, subject_key: &[u8]) -> Result<Filter, ApiError> {
+        let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+            v.as_deref()
+                .map(|s| {
+                    parse_time(s)
+                        .ok_or_else(|| bad(field, format!("{s:?} is not an RFC 3339 time")))
+                })
+                .transpose()
+        };
+        if let Some(d) = &self.decision {
+            if !DECISIONS.contains(&d.as_str()) {
+                return Err(bad(
+                    "decision",
+                    format!("expected one of {}", DECISIONS.join(", ")),
+                ));
+            }
+        }
+        Ok(Filter {
+            task_id: self.task.clone(),
+            actor_id: self.actor.clone(),
+            types: self
+                .types
+                .as_deref()
+                .map(|t| {
+                    t.split(',')
+                        .map(|x| x.trim().to_owned())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            model_name: self.model.clone(),
+            model_version: self.model_version.clone(),
+            prompt_version: self.prompt_version.clone(),
+            decision: self.decision.clone(),
+            subject_ref: self
+                .subject
+                .as_deref()
+                .map(|s| aitrail_core::pii::subject_ref(subject_key, s)),
+            from: time("from", &self.from)?,
+            to: time("to", &self.to)?,
+            time: match self.time.as_deref() {
+                None | Some("occurred") => TimeField::Occurred,
+                Some("recorded") => TimeField::Recorded,
+                Some(other) => {
+                    return Err(bad(
+                        "time",
+                        format!("{other:?}: expected occurred or recorded"),
+                    ))
+                }
+            },
+        })
+    }
+}
+
+/// The reader behind a token, for audit records.
+pub fn reader(who: &Principal) -> Reader {
+    Reader {
+        kind: "system",
+        id: format!("token:{}", who.token_id),
+        role: who.role.as_str().to_owned(),
+    }
+}
+
+/// One page of search results.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Page {
+    pub events: Vec<EntryBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An entry as a reader with this role may see it.
+pub fn entry_body(
+    entry: &aitrail_store::store::StoredEntry,
+    role: Role,
+) -> Result<EntryBody, ApiError> {
+    let record = Record::parse(&entry.entry).map_err(ApiError::internal)?;
+    let mut event = record.event;
+    let withheld = if role.can_read(Role::Auditor) {
+        Vec::new()
+    } else {
+        withhold_content(&mut event)
+    };
+    Ok(EntryBody {
+        log: record.log,
+        seq: record.seq,
+        recorded_at: record.recorded_at,
+        leaf_hash: entry.leaf().iter().map(|b| format!("{b:02x}")).collect(),
+        event: Value::Object(event),
+        withheld: withheld.into_iter().map(str::to_owned).collect(),
+    })
+}
+
+/// Search events: every filter set must match; keyset pagination in a stable order.
+#[utoipa::path(get, path = "/v1/events", tag = "query", params(FilterParams, PageParams),
+    responses((status = 200, body = Page), (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    who: Principal,
+    Params(f): Params<FilterParams>,
+    Params(p): Params<PageParams>,
+) -> Result<Json<Page>, ApiError> {
+    who.require_read(Role::Viewer)?;
+    let filter = f.to_filter(&st.keys.subject_key())?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", "expected 1 to 1000".into()));
+    }
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Cursor::decode(c).ok_or_else(|| bad("cursor", "not a cursor this API gave out".into()))
+        })
+        .transpose()?;
+    let order = match p.order.as_deref() {
+        None | Some("asc") => Order::Asc,
+        Some("desc") => Order::Desc,
+        Some(o) => return Err(bad("order", format!("{o:?}: expected asc or desc"))),
+    };
+    let query = Query {
+        filter,
+        order,
+        after,
+        limit: Some(limit),
+    };
+    let log = who.log().to_owned();
+    let page = blocking(move || {
+        let (rows, next) = search(st.store.as_ref(), &log, &query)?;
+        let events = rows
+            .iter()
+            .map(|r| entry_body(&r.entry, who.role))
+            .collect::<Result<Vec<_>, _>>()?;
+        let asked = serde_json::to_value(&query.filter).map_err(ApiError::internal)?;
+        record_access(
+            &st.sequencer,
+            &log,
+            &reader(&who),
+            "search",
+            asked,
+            events.len() as u64,
+            query.filter.task_id.as_deref(),
+        )?;
+        Ok(Page {
+            events,
+            next_cursor: next,
+        })
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+/// Every event of a task in the order it occurred, with derived facts.
+#[utoipa::path(get, path = "/v1/tasks/{task_id}/timeline", tag = "query",
+    params(("task_id" = String, Path, description = "Task id")),
+    responses((status = 200, description = "task_id, summary (time to first review, decisions, overrides, escalations, resolution, human time), steps", body = Value),
+              (status = 401), (status = 403), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn timeline(
+    State(st): State<AppState>,
+    who: Principal,
+    Path(task): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    who.require_read(Role::Viewer)?;
+    let log = who.log().to_owned();
+    let reader = reader(&who);
+    let mut tl = blocking(move || {
+        let tl = task_timeline(st.store.as_ref(), &log, &task)?;
+        record_access(
+            &st.sequencer,
+            &log,
+            &reader,
+            "timeline",
+            json!({"task_id": task}),
+            tl.steps.len() as u64,
+            Some(&task),
+        )?;
+        Ok(tl)
+    })
+    .await?;
+    if tl.steps.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no events for task {:?}",
+            tl.task_id
+        )));
+    }
+    if !who.role.can_read(Role::Auditor) {
+        for step in &mut tl.steps {
+            withhold_content(&mut step.event);
+        }
+        for d in &mut tl.summary.decisions {
+            d.changes = None;
+        }
+    }
+    Ok(Json(serde_json::to_value(tl).map_err(ApiError::internal)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` or `ndjson`.
+    pub format: String,
+}
+
+/// Every matching event, streamed: CSV (RFC 4180) or NDJSON (stored entry bytes). Auditors and
+/// admins only.
+#[utoipa::path(get, path = "/v1/export", tag = "query", params(ExportParams, FilterParams),
+    responses((status = 200, description = "text/csv or application/x-ndjson, streamed", body = String),
+              (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn export_events(
+    State(st): State<AppState>,
+    who: Principal,
+    Params(e): Params<ExportParams>,
+    Params(f): Params<FilterParams>,
+) -> Result<Response, ApiError> {
+    who.require_read(Role::Auditor)?;
+    let format = match e.format.as_str() {
+        "csv" => Format::Csv,
+        "ndjson" => Format::Ndjson,
+        other => return Err(bad("format", format!("{other:?}: expected csv or ndjson"))),
+    };
+    let filter = f.to_filter(&st.keys.subject_key())?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let log = who.log().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let query = Query {
+            filter,
+            ..Query::default()
+        };
+        let result = export(
+            st.store.as_ref(),
+            &log,
+            &query,
+            format,
+            &mut out,
+            &mut |_| {},
+        );
+        match result {
+            Ok(rows) => {
+                let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
+                asked["format"] = format.as_str().into();
+                if let Err(e) = record_access(
+                    &st.sequencer,
+                    &log,
+                    &reader(&who),
+                    "export",
+                    asked,
+                    rows,
+                    query.filter.task_id.as_deref(),
+                ) {
+                    eprintln!("aitrail-server: could not record an export: {e}");
+                }
+            }
+            Err(e) => {
+                // The client sees a truncated body; the reason goes to the log.
+                eprintln!("aitrail-server: export failed: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let (ctype, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"aitrail-export.{ext}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// A `Write` that sends 64 KiB chunks to the response body; blocks when the client is slow,
+/// so memory stays constant.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+            self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An attestation that a person reviewed the trail over a range.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReviewRequest {
+    /// RFC 3339, inclusive.
+    pub from: String,
+    /// RFC 3339, exclusive.
+    pub to: String,
+    /// What was checked and found.
+    pub note: String,
+}
+
+/// Record that a range of the trail was reviewed (SOC 2 log review evidence): an
+/// `audit.reviewed` event. Auditors and admins.
+#[utoipa::path(post, path = "/v1/reviews", tag = "query", request_body = ReviewRequest,
+    responses((status = 201, description = "The attestation's receipt", body = crate::routes::events::ReceiptBody),
+              (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn review(
+    State(st): State<AppState>,
+    who: Principal,
+    Json(r): Json<ReviewRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    who.require_read(Role::Auditor)?;
+    let from = parse_time(&r.from)
+        .ok_or_else(|| bad("from", format!("{:?} is not an RFC 3339 time", r.from)))?;
+    let to = parse_time(&r.to)
+        .ok_or_else(|| bad("to", format!("{:?} is not an RFC 3339 time", r.to)))?;
+    if from >= to {
+        return Err(bad("from", "must be before `to`".into()));
+    }
+    if r.note.trim().is_empty() {
+        return Err(bad("note", "say what was checked".into()));
+    }
+    let log = who.log().to_owned();
+    let receipt = blocking(move || {
+        Ok(record_review(
+            st.store.as_ref(),
+            &st.sequencer,
+            &log,
+            &reader(&who),
+            from..to,
+            &r.note,
+            None,
+        )?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": receipt.id, "seq": receipt.seq, "leaf_hash": hex_of(&receipt.leaf_hash), "recorded_at": receipt.recorded_at, "duplicate": false}),
+        ),
+    ))
+}
+
+fn hex_of(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,858 @@
+//! The PostgreSQL backend: entries in `aitrail.entries`, partitioned by day of `recorded_at`
+//! with partitions created ahead; write-once (triggers refuse UPDATE, DELETE and TRUNCATE to
+//! everyone, the application role holds only SELECT and INSERT); appends by binary COPY in
+//! one transaction per group commit, serialised per log across processes by an advisory
+//! lock. Schema and migrations: `schema`; URLs and scratch databases: `scratch`.
+//!
+//! Like every backend it only stores: sequencing, hashing and verification stay above the
+//! `Store` trait, shared with SQLite, and the conformance suite holds both to one contract.
+//!
+//! Multi-process safety: `append` opens a READ COMMITTED transaction, takes
+//! `pg_advisory_xact_lock` on the log's name, and only then lets the sequencer read the head.
+//! A writer in another process that held the lock committed before releasing it, and every
+//! statement after the lock takes a fresh snapshot, so the head read is the latest: no fork,
+//! no gap, no repeated seq. `aitrail.entry_keys` enforces the same in the database itself
+//! (unique (log, seq) and (log, event id) over all partitions).
+
+mod conn;
+pub mod schema;
+pub mod scratch;
+mod search;
+mod tokens;
+
+use crate::error::{Result, StoreError};
+use crate::query::{Query, QueryRow};
+use crate::store::{
+    to_hash, AppendTx, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
+};
+use ::postgres::binary_copy::BinaryCopyInWriter;
+use ::postgres::error::SqlState;
+use ::postgres::types::{ToSql, Type};
+use ::postgres::{GenericClient, IsolationLevel, Row, Transaction};
+use aitrail_core::merkle::Hash;
+use conn::{connect, lock, prepared, Conn, Pool};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Condvar, Mutex};
+use uuid::Uuid;
+
+pub use conn::{describe, Micros};
+
+/// The PostgreSQL client crate (sync `postgres` 0.19), for callers that talk to the same
+/// database directly: benchmarks, and tests that play the attacker.
+pub use ::postgres as client;
+pub use schema::{AppRole, Migrated, SCHEMA_VERSION};
+pub use scratch::{display_url, ScratchDatabase};
+
+/// Days of partitions created ahead of today (UTC).
+pub const AHEAD_DAYS: i64 = 7;
+/// Partitions are extended when fewer than this many days ahead remain.
+const REFRESH_DAYS: i64 = 2;
+const DAY_MICROS: i64 = 86_400_000_000;
+/// Rows fetched per round trip by scans and queries.
+const FETCH_ROWS: i32 = 1024;
+/// The role `init` creates for the application unless told otherwise.
+pub const DEFAULT_APP_ROLE: &str = "aitrail_app";
+
+/// The UTC day (days since 1970-01-01) of Unix microseconds.
+pub fn day_of(micros: i64) -> i64 {
+    micros.div_euclid(DAY_MICROS)
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL
+// ---------------------------------------------------------------------------------------------
+
+/// Read by `stored_entry`.
+pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_hash, chain_hash";
+
+const LOCK_LOG: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+const LOG_ID: &str = "SELECT id FROM aitrail.logs WHERE name = $1";
+const LOG_CREATE: &str =
+    "INSERT INTO aitrail.logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id";
+const KEY_LAST: &str =
+    "SELECT seq, recorded_at FROM aitrail.entry_keys WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
+const KEY_BY_SEQ: &str =
+    "SELECT recorded_at FROM aitrail.entry_keys WHERE log_id = $1 AND seq = $2";
+const KEY_BY_IDS: &str =
+    "SELECT seq, recorded_at FROM aitrail.entry_keys WHERE log_id = $1 AND event_id = ANY($2)";
+const KEY_BOUNDS: &str = "SELECT min(recorded_at), max(recorded_at) FROM aitrail.entry_keys WHERE log_id = $1 AND seq IN ($2, $3)";
+/// One partition: the key gives the day.
+const ENTRY_AT: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at = $3";
+/// Every partition: only when the key's day did not hold the row (tampering).
+const ENTRY_ANY_DAY: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 ORDER BY recorded_at LIMIT 1";
+const HEAD_AT: &str = "SELECT chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at = $3";
+const HEAD_ANY_DAY: &str = "SELECT seq, chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
+const SCAN: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 ORDER BY seq";
+const LEAVES_IN_DAYS: &str = "SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND seq < $3 AND recorded_at >= $4 AND recorded_at <= $5 ORDER BY seq";
+const LEAVES_ANY_DAY: &str = "SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
+const NODE_HASHES: &str = "SELECT hash FROM aitrail.nodes WHERE log_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx";
+const NODES_ALL: &str = "SELECT level, idx, hash FROM aitrail.nodes WHERE log_id = $1";
+const NODES_INSERT: &str = "INSERT INTO aitrail.nodes (log_id, level, idx, hash) SELECT $1, * FROM unnest($2::int4[], $3::int8[], $4::bytea[])";
+const CHECKPOINT_INSERT: &str = "INSERT INTO aitrail.checkpoints (log_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)";
+const CHECKPOINT_COUNT: &str = "SELECT count(*) FROM aitrail.checkpoints WHERE log_id = $1";
+const CHECKPOINTS: &str =
+    "SELECT size, root, note, created_at FROM aitrail.checkpoints WHERE log_id = $1 ORDER BY size";
+const CHECKPOINT_LATEST: &str = "SELECT size, root, note, created_at, (SELECT count(*) FROM aitrail.checkpoints WHERE log_id = $1) FROM aitrail.checkpoints WHERE log_id = $1 ORDER BY size DESC LIMIT 1";
+
+/// The binary COPY of entry keys (see `schema`: uniqueness across partitions).
+const COPY_KEYS: &str =
+    "COPY aitrail.entry_keys (log_id, seq, event_id, recorded_at) FROM STDIN (FORMAT binary)";
+const KEY_TYPES: &[Type] = &[Type::INT4, Type::INT8, Type::UUID, Type::TIMESTAMPTZ];
+
+/// The columns of a binary COPY of entry rows (see `copy_entries`).
+const ENTRY_COPY_COLUMNS: &str = "log_id, seq, event_id, recorded_at, occurred_at, type, task_id, \
+     actor_id, model_name, model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash";
+const ENTRY_TYPES: &[Type] = &[
+    Type::INT4,
+    Type::INT8,
+    Type::UUID,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::BYTEA,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+/// A row of `ENTRY_COLUMNS`.
+fn stored_entry(row: &Row) -> Result<StoredEntry> {
+    Ok(StoredEntry {
+        seq: row.try_get::<_, i64>(0)? as u64,
+        event_id: row.try_get::<_, Uuid>(1)?.to_string(),
+        recorded_at: row.try_get::<_, Micros>(2)?.0,
+        entry: row.try_get(3)?,
+        leaf_hash: row.try_get(4)?,
+        chain_hash: row.try_get(5)?,
+    })
+}
+
+pub(crate) fn seq_param(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| {
+        StoreError::Schema(format!(
+            "seq {seq} does not fit the bigint seqs have in this store"
+        ))
+    })
+}
+
+fn event_uuid(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("event id {id:?}: {e}")))
+}
+
+/// Writes `entries` of the log `log_id` into `table` (`aitrail.entries`, or a table of the
+/// same columns) by binary COPY inside `tx`; returns the rows written. Public so benchmarks
+/// write exactly what the store writes, the same way.
+pub fn copy_entries(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    log_id: i32,
+    entries: &[NewEntry],
+) -> Result<u64> {
+    let sql = format!("COPY {table} ({ENTRY_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
+    let mut w = BinaryCopyInWriter::new(tx.copy_in(&sql)?, ENTRY_TYPES);
+    for e in entries {
+        let (leaf, chain): (&[u8], &[u8]) = (&e.leaf_hash, &e.chain_hash);
+        w.write(&[
+            &log_id,
+            &seq_param(e.seq)?,
+            &event_uuid(&e.event_id)?,
+            &Micros(e.recorded_at),
+            &Micros(e.occurred_at),
+            &e.event_type,
+            &e.task_id,
+            &e.index.actor_id,
+            &e.index.model_name,
+            &e.index.model_version,
+            &e.index.prompt_version,
+            &e.index.decision,
+            &e.index.subject_ref,
+            &e.entry,
+            &leaf,
+            &chain,
+        ])?;
+    }
+    Ok(w.finish()?)
+}
+
+/// Writes the keys of `entries` (unique (log, seq) and (log, event id) over all partitions).
+pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<u64> {
+    let mut w = BinaryCopyInWriter::new(tx.copy_in(COPY_KEYS)?, KEY_TYPES);
+    for e in entries {
+        w.write(&[
+            &log_id,
+            &seq_param(e.seq)?,
+            &event_uuid(&e.event_id)?,
+            &Micros(e.recorded_at),
+        ])?;
+    }
+    Ok(w.finish()?)
+}
+
+/// A stored event id refused by `entry_keys_event`: `DuplicateEventId`, which the sequencer
+/// answers by redoing the group commit with lookups. Anything else stays an error.
+fn insert_error(err: StoreError) -> StoreError {
+    let StoreError::Postgres(pg) = &err else {
+        return err;
+    };
+    match pg.as_db_error() {
+        Some(db)
+            if *db.code() == SqlState::UNIQUE_VIOLATION
+                && db.constraint() == Some("entry_keys_event") =>
+        {
+            // DETAIL: Key (log_id, event_id)=(1, 0190f1f0-...) already exists.
+            let id = db
+                .detail()
+                .and_then(|d| d.split_once("=("))
+                .and_then(|(_, rest)| rest.split_once(", "))
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map_or_else(|| "(unknown)".to_owned(), |(id, _)| id.to_owned());
+            StoreError::DuplicateEventId(id)
+        }
+        _ => err,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads shared by transactions and plain connections
+// ---------------------------------------------------------------------------------------------
+
+type Cache = HashMap<&'static str, ::postgres::Statement>;
+
+fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Result<Head> {
+    let last = prepared(c, cache, KEY_LAST)?;
+    if let Some(key) = c.query_opt(&last, &[&log_id])? {
+        let seq: i64 = key.try_get(0)?;
+        let at: Micros = key.try_get(1)?;
+        let stmt = prepared(c, cache, HEAD_AT)?;
+        if let Some(row) = c.query_opt(&stmt, &[&log_id, &seq, &at])? {
+            return Ok(Head {
+                size: seq as u64 + 1,
+                chain_hash: to_hash(row.try_get(0)?),
+                recorded_at: row.try_get::<_, Micros>(1)?.0,
+            });
+        }
+        // The key's day does not hold the row: read what the partitions hold.
+        let stmt = prepared(c, cache, HEAD_ANY_DAY)?;
+        return Ok(match c.query_opt(&stmt, &[&log_id])? {
+            Some(row) => Head {
+                size: row.try_get::<_, i64>(0)? as u64 + 1,
+                chain_hash: to_hash(row.try_get(1)?),
+                recorded_at: row.try_get::<_, Micros>(2)?.0,
+            },
+            None => Head::default(),
+        });
+    }
+    Ok(Head::default())
+}
+
+/// The entry at `seq` on the day its key names (any day when that one lacks it).
+fn entry_at<C: GenericClient>(
+    c: &mut C,
+    cache: &mut Cache,
+    log_id: i32,
+    seq: i64,
+    at: Micros,
+) -> Result<Option<StoredEntry>> {
+    let stmt = prepared(c, cache, ENTRY_AT)?;
+    if let Some(row) = c.query_opt(&stmt, &[&log_id, &seq, &at])? {
+        return Ok(Some(stored_entry(&row)?));
+    }
+    let stmt = prepared(c, cache, ENTRY_ANY_DAY)?;
+    c.query_opt(&stmt, &[&log_id, &seq])?
+        .map(|row| stored_entry(&row))
+        .transpose()
+}
+
+fn entry_by_seq<C: GenericClient>(
+    c: &mut C,
+    cache: &mut Cache,
+    log_id: i32,
+    seq: u64,
+) -> Result<Option<StoredEntry>> {
+    let Ok(seq) = i64::try_from(seq) else {
+        return Ok(None);
+    };
+    let stmt = prepared(c, cache, KEY_BY_SEQ)?;
+    let Some(key) = c.query_opt(&stmt, &[&log_id, &seq])? else {
+        return Ok(None);
+    };
+    entry_at(c, cache, log_id, seq, key.try_get(0)?)
+}
+
+fn entries_by_ids<C: GenericClient>(
+    c: &mut C,
+    cache: &mut Cache,
+    log_id: i32,
+    ids: &[String],
+) -> Result<Vec<StoredEntry>> {
+    let uuids: Vec<Uuid> = ids
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    if uuids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = prepared(c, cache, KEY_BY_IDS)?;
+    let keys = c.query(&stmt, &[&log_id, &uuids])?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(e) = entry_at(c, cache, log_id, key.try_get(0)?, key.try_get(1)?)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn hash_rows<C: GenericClient>(
+    c: &mut C,
+    cache: &mut Cache,
+    log_id: i32,
+    level: u32,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>> {
+    let want = to.saturating_sub(from) as usize;
+    let (from_i, to_i) = (seq_param(from)?, seq_param(to)?);
+    let rows = if level == 0 {
+        // recorded_at never decreases along a log, so the keys of the first and the last
+        // seq bound the days to read. Should they not (tampering), every day is read.
+        let stmt = prepared(c, cache, KEY_BOUNDS)?;
+        let bounds = c.query_one(&stmt, &[&log_id, &from_i, &(to_i - 1)])?;
+        let (lo, hi): (Option<Micros>, Option<Micros>) = (bounds.try_get(0)?, bounds.try_get(1)?);
+        let mut rows = Vec::new();
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let stmt = prepared(c, cache, LEAVES_IN_DAYS)?;
+            rows = c.query(&stmt, &[&log_id, &from_i, &to_i, &lo, &hi])?;
+        }
+        if rows.len() != want {
+            let stmt = prepared(c, cache, LEAVES_ANY_DAY)?;
+            rows = c.query(&stmt, &[&log_id, &from_i, &to_i])?;
+        }
+        rows
+    } else {
+        let stmt = prepared(c, cache, NODE_HASHES)?;
+        c.query(&stmt, &[&log_id, &(level as i32), &from_i, &to_i])?
+    };
+    if rows.len() != want {
+        return Err(StoreError::Corrupt(format!(
+            "level {level} rows {from}..{to}: found {} of {want}",
+            rows.len()
+        )));
+    }
+    rows.iter().map(|r| Ok(to_hash(r.try_get(0)?))).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------------------------
+
+/// The PostgreSQL store. Open it with `PgStore::open` on a database `PgStore::init` prepared.
+pub struct PgStore {
+    pool: Pool,
+    log_ids: Mutex<HashMap<String, i32>>,
+    /// Days (since 1970-01-01) known to have a partition.
+    covered: Mutex<BTreeSet<i64>>,
+}
+
+/// What `PgStore::init` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitReport {
+    pub migrated: Migrated,
+    pub role: Option<AppRole>,
+    /// Partitions created now (today and the days ahead).
+    pub partitions_created: i32,
+}
+
+impl PgStore {
+    /// Brings the schema of the database at `url` up to date (versioned, idempotent
+    /// migrations), creates today's partitions and those ahead, and, when `app_role` is given,
+    /// creates that role (when the connected user may) and grants it SELECT and INSERT only.
+    /// Run by the database owner (`aitrail init --store postgres://OWNER@...`).
+    pub fn init(url: &str, app_role: Option<&str>) -> Result<InitReport> {
+        let config = scratch::parse_url(url)?;
+        let mut conn = connect(&config)?;
+        let migrated = schema::migrate(&mut conn.client)?;
+        let role = app_role
+            .map(|name| schema::setup_app_role(&mut conn.client, name))
+            .transpose()?;
+        let today = day_of(now_micros());
+        let stmt = conn.client.prepare(schema::ENSURE_PARTITIONS)?;
+        let created: i32 = conn
+            .client
+            .query_one(
+                &stmt,
+                &[&((today - 1) as i32), &((today + AHEAD_DAYS) as i32)],
+            )?
+            .try_get(0)?;
+        Ok(InitReport {
+            migrated,
+            role,
+            partitions_created: created,
+        })
+    }
+
+    /// Opens the store at `url` (any role with the grants of the application role will do).
+    /// Fails, saying what to run, when the database has no aitrail schema or another version.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let mut config = scratch::parse_url(url)?;
+        if config.get_application_name().is_none() {
+            config.application_name("aitrail");
+        }
+        let store = PgStore {
+            pool: Pool {
+                config,
+                state: Mutex::new((Vec::new(), 0)),
+                freed: Condvar::new(),
+            },
+            log_ids: Mutex::new(HashMap::new()),
+            covered: Mutex::new(BTreeSet::new()),
+        };
+        {
+            let mut conn = store.pool.get()?;
+            let version = schema::version(&mut conn.client)?;
+            if version == 0 {
+                return Err(StoreError::Schema(format!(
+                    "{} holds no aitrail schema: run `aitrail init --store URL` as the database owner first",
+                    display_url(url)
+                )));
+            }
+            if version > SCHEMA_VERSION {
+                return Err(schema::newer_schema(version));
+            }
+            if version < SCHEMA_VERSION {
+                return Err(StoreError::Schema(format!(
+                    "{} has aitrail schema version {version}, this aitrail needs {SCHEMA_VERSION}: run `aitrail init --store URL` as the database owner to migrate",
+                    display_url(url)
+                )));
+            }
+        }
+        store.ensure_ahead(now_micros())?;
+        Ok(store)
+    }
+
+    /// Makes sure partitions exist from yesterday to `AHEAD_DAYS` ahead of `now` (UTC),
+    /// calling the database only when fewer than `REFRESH_DAYS` remain.
+    fn ensure_ahead(&self, now: i64) -> Result<()> {
+        let today = day_of(now);
+        if (today - 1..=today + REFRESH_DAYS).all(|d| self.covers(d)) {
+            return Ok(());
+        }
+        self.ensure_days(&mut *self.pool.get()?, today - 1, today + AHEAD_DAYS)
+    }
+
+    /// Creates the partitions of days `first..=last` that are missing (on `conn`, outside
+    /// any transaction of the caller's).
+    fn ensure_days(&self, conn: &mut Conn, first: i64, last: i64) -> Result<()> {
+        let Conn { client, cache } = conn;
+        let stmt = prepared(client, cache, schema::ENSURE_PARTITIONS)?;
+        let days = |d: i64| {
+            i32::try_from(d)
+                .map_err(|_| StoreError::Schema(format!("day {d} is out of range for a partition")))
+        };
+        client.query_one(&stmt, &[&days(first)?, &days(last)?])?;
+        lock(&self.covered).extend(first..=last);
+        Ok(())
+    }
+
+    fn covers(&self, day: i64) -> bool {
+        lock(&self.covered).contains(&day)
+    }
+
+    /// The id of `log`, None when no such log exists yet.
+    fn log_id(&self, conn: &mut Conn, log: &str) -> Result<Option<i32>> {
+        if let Some(id) = lock(&self.log_ids).get(log) {
+            return Ok(Some(*id));
+        }
+        let stmt = prepared(&mut conn.client, &mut conn.cache, LOG_ID)?;
+        let id: Option<i32> = conn
+            .client
+            .query_opt(&stmt, &[&log])?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if let Some(id) = id {
+            lock(&self.log_ids).insert(log.to_owned(), id);
+        }
+        Ok(id)
+    }
+
+    /// One try of `append`: the transaction, the lock, the log, `f`, the commit.
+    fn append_once(
+        &self,
+        conn: &mut Conn,
+        log: &str,
+        f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>,
+        missing_day: &mut Option<i64>,
+    ) -> Result<()> {
+        let known = lock(&self.log_ids).get(log).copied();
+        let Conn { client, cache } = conn;
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()?;
+        let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
+        tx.execute(&stmt, &[&format!("aitrail log:{log}")])?;
+        let log_id = match known {
+            Some(id) => id,
+            None => {
+                let stmt = prepared(&mut tx, cache, LOG_CREATE)?;
+                match tx.query_opt(&stmt, &[&log])? {
+                    Some(row) => row.try_get(0)?,
+                    None => {
+                        let stmt = prepared(&mut tx, cache, LOG_ID)?;
+                        tx.query_one(&stmt, &[&log])?.try_get(0)?
+                    }
+                }
+            }
+        };
+        f(&mut PgTx {
+            tx: &mut tx,
+            cache,
+            log_id,
+            store: self,
+            missing_day,
+        })?;
+        tx.commit()?;
+        lock(&self.log_ids).insert(log.to_owned(), log_id);
+        Ok(())
+    }
+
+    /// Runs `f` in a REPEATABLE READ, READ ONLY transaction: one snapshot for all its reads.
+    fn read<T>(&self, f: impl FnOnce(&mut Transaction<'_>, &mut Cache) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, cache } = &mut *conn;
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let out = f(&mut tx, cache)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// An open append transaction on one log.
+struct PgTx<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    cache: &'a mut Cache,
+    log_id: i32,
+    store: &'a PgStore,
+    /// Set when a row's day has no partition yet: `append` creates it and tries again.
+    missing_day: &'a mut Option<i64>,
+}
+
+impl NodeRows for PgTx<'_, '_> {
+    fn hashes(&mut self, level: u32, from: u64, to: u64) -> Result<Vec<Hash>> {
+        hash_rows(self.tx, self.cache, self.log_id, level, from, to)
+    }
+}
+
+impl AppendTx for PgTx<'_, '_> {
+    fn head(&mut self) -> Result<Head> {
+        head_of(self.tx, self.cache, self.log_id)
+    }
+
+    fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>> {
+        entries_by_ids(self.tx, self.cache, self.log_id, ids)
+    }
+
+    fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
+        if let Some(day) = entries
+            .iter()
+            .map(|e| day_of(e.recorded_at))
+            .find(|d| !self.store.covers(*d))
+        {
+            *self.missing_day = Some(day);
+            return Err(StoreError::Schema(format!(
+                "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
+            )));
+        }
+        if !entries.is_empty() {
+            // Keys first: a stored event id or seq is refused before the entries are sent.
+            copy_keys(self.tx, self.log_id, entries).map_err(insert_error)?;
+            copy_entries(self.tx, "aitrail.entries", self.log_id, entries)?;
+        }
+        if !nodes.is_empty() {
+            let levels: Vec<i32> = nodes.iter().map(|n| n.level as i32).collect();
+            let idx = nodes
+                .iter()
+                .map(|n| seq_param(n.index))
+                .collect::<Result<Vec<i64>>>()?;
+            let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.hash[..]).collect();
+            let stmt = prepared(self.tx, self.cache, NODES_INSERT)?;
+            self.tx
+                .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
+        }
+        Ok(())
+    }
+}
+
+/// Hash-row reads inside a read transaction.
+struct PgReader<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    cache: &'a mut Cache,
+    log_id: i32,
+}
+
+impl NodeRows for PgReader<'_, '_> {
+    fn hashes(&mut self, level: u32, from: u64, to: u64) -> Result<Vec<Hash>> {
+        hash_rows(self.tx, self.cache, self.log_id, level, from, to)
+    }
+}
+
+fn checkpoint_row(row: &Row, number: u64) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        number,
+        size: row.try_get::<_, i64>(0)? as u64,
+        root: to_hash(row.try_get(1)?),
+        note: row.try_get(2)?,
+        created_at: row.try_get::<_, Micros>(3)?.0,
+    })
+}
+
+impl Store for PgStore {
+    fn append(&self, log: &str, f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>) -> Result<()> {
+        self.ensure_ahead(now_micros())?;
+        let mut conn = self.pool.get()?;
+        let mut missing_day = None;
+        match self.append_once(&mut conn, log, f, &mut missing_day) {
+            // Rolled back; a day without a partition (a clock far ahead) is created, then
+            // the group commit is redone from the head.
+            Err(_) if missing_day.is_some() => {
+                let day = missing_day.take().unwrap_or_default();
+                self.ensure_days(&mut conn, day, day)?;
+                self.append_once(&mut conn, log, f, &mut missing_day)
+            }
+            other => other,
+        }
+    }
+
+    fn head(&self, log: &str) -> Result<Head> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(Head::default());
+        };
+        let Conn { client, cache } = &mut *conn;
+        head_of(client, cache, log_id)
+    }
+
+    fn logs(&self) -> Result<Vec<String>> {
+        let mut conn = self.pool.get()?;
+        let rows = conn.client.query(
+            "SELECT name FROM aitrail.logs ORDER BY name COLLATE \"C\"",
+            &[],
+        )?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn entry(&self, log: &str, seq: u64) -> Result<Option<StoredEntry>> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(None);
+        };
+        let Conn { client, cache } = &mut *conn;
+        entry_by_seq(client, cache, log_id, seq)
+    }
+
+    fn entry_by_id(&self, log: &str, event_id: &str) -> Result<Option<StoredEntry>> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(None);
+        };
+        let Conn { client, cache } = &mut *conn;
+        Ok(
+            entries_by_ids(client, cache, log_id, &[event_id.to_owned()])?
+                .into_iter()
+                .next(),
+        )
+    }
+
+    fn scan(
+        &self,
+        log: &str,
+        from: u64,
+        f: &mut dyn FnMut(StoredEntry) -> Result<bool>,
+    ) -> Result<()> {
+        let Some(log_id) = self.log_id(&mut *self.pool.get()?, log)? else {
+            return Ok(());
+        };
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(());
+        };
+        self.read(|tx, cache| {
+            // Merge the partitions' (log_id, seq) indexes instead of sorting the whole log,
+            // which the planner prefers once it has statistics: rows stream in seq order.
+            tx.batch_execute("SET LOCAL enable_sort = off")?;
+            let stmt = prepared(tx, cache, SCAN)?;
+            let portal = tx.bind(&stmt, &[&log_id, &from])?;
+            loop {
+                let rows = tx.query_portal(&portal, FETCH_ROWS)?;
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                for row in &rows {
+                    if !f(stored_entry(row)?)? {
+                        return Ok(());
+                    }
+                }
+            }
+        })
+    }
+
+    fn query(
+        &self,
+        log: &str,
+        q: &Query,
+        f: &mut dyn FnMut(QueryRow) -> Result<bool>,
+    ) -> Result<()> {
+        let Some(log_id) = self.log_id(&mut *self.pool.get()?, log)? else {
+            return Ok(());
+        };
+        let (sql, params) = search::query_sql(log_id, q)?;
+        self.read(|tx, _| {
+            let stmt = tx.prepare(&sql)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+            let portal = tx.bind(&stmt, &refs)?;
+            loop {
+                let rows = tx.query_portal(&portal, FETCH_ROWS)?;
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                for row in &rows {
+                    let entry = stored_entry(row)?;
+                    let occurred_at = row.try_get::<_, Micros>(6)?.0;
+                    if !f(QueryRow { entry, occurred_at })? {
+                        return Ok(());
+                    }
+                }
+            }
+        })
+    }
+
+    fn read_nodes(
+        &self,
+        log: &str,
+        f: &mut dyn FnMut(&mut dyn NodeRows) -> Result<()>,
+    ) -> Result<()> {
+        let log_id = self
+            .log_id(&mut *self.pool.get()?, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        self.read(|tx, cache| f(&mut PgReader { tx, cache, log_id }))
+    }
+
+    fn nodes(&self, log: &str) -> Result<Vec<Node>> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(Vec::new());
+        };
+        let Conn { client, cache } = &mut *conn;
+        let stmt = prepared(client, cache, NODES_ALL)?;
+        client
+            .query(&stmt, &[&log_id])?
+            .iter()
+            .map(|r| {
+                Ok(Node {
+                    level: r.try_get::<_, i32>(0)? as u32,
+                    index: r.try_get::<_, i64>(1)? as u64,
+                    hash: to_hash(r.try_get(2)?),
+                })
+            })
+            .collect()
+    }
+
+    fn add_checkpoint(
+        &self,
+        log: &str,
+        size: u64,
+        root: &Hash,
+        note: &str,
+        created_at: i64,
+    ) -> Result<StoredCheckpoint> {
+        let mut conn = self.pool.get()?;
+        let log_id = self
+            .log_id(&mut conn, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        let Conn { client, cache } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let stmt = prepared(&mut tx, cache, CHECKPOINT_INSERT)?;
+        tx.execute(
+            &stmt,
+            &[
+                &log_id,
+                &seq_param(size)?,
+                &&root[..],
+                &note,
+                &Micros(created_at),
+            ],
+        )?;
+        let stmt = prepared(&mut tx, cache, CHECKPOINT_COUNT)?;
+        let number: i64 = tx.query_one(&stmt, &[&log_id])?.try_get(0)?;
+        tx.commit()?;
+        Ok(StoredCheckpoint {
+            number: number as u64,
+            size,
+            root: *root,
+            note: note.to_owned(),
+            created_at,
+        })
+    }
+
+    fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(Vec::new());
+        };
+        let Conn { client, cache } = &mut *conn;
+        let stmt = prepared(client, cache, CHECKPOINTS)?;
+        client
+            .query(&stmt, &[&log_id])?
+            .iter()
+            .enumerate()
+            .map(|(i, row)| checkpoint_row(row, i as u64 + 1))
+            .collect()
+    }
+
+    fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>> {
+        let mut conn = self.pool.get()?;
+        let Some(log_id) = self.log_id(&mut conn, log)? else {
+            return Ok(None);
+        };
+        let Conn { client, cache } = &mut *conn;
+        let stmt = prepared(client, cache, CHECKPOINT_LATEST)?;
+        client
+            .query_opt(&stmt, &[&log_id])?
+            .map(|row| checkpoint_row(&row, row.try_get::<_, i64>(4)? as u64))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_days_since_1970() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY_MICROS - 1), 0);
+        assert_eq!(day_of(DAY_MICROS), 1);
+        assert_eq!(day_of(-1), -1);
+        // 2026-03-02T09:00:00Z
+        assert_eq!(day_of(1_772_442_000_000_000), 20_514);
+    }
+}

@@ -1,0 +1,124 @@
+//! Searching a log: filters, a stable order and keyset pagination. Backends translate a
+//! `Query` into their own SQL; everything else (timelines, export, audit records) sits above.
+
+use crate::store::StoredEntry;
+use serde::{Deserialize, Serialize};
+
+/// Which time a range applies to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeField {
+    /// When it happened (`occurred_at`, from the event).
+    #[default]
+    Occurred,
+    /// When aitrail recorded it (`recorded_at`).
+    Recorded,
+}
+
+/// Results in ascending or descending order of (time, seq).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// What to search for; every field set must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// Any of these types.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// The subject's keyed reference (never the raw id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_ref: Option<String>,
+    /// Unix microseconds, inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Unix microseconds, exclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    #[serde(default)]
+    pub time: TimeField,
+}
+
+/// Where a page ends: the sort key of its last row. Opaque to clients as `at.seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// occurred_at (Occurred order) or 0 (Recorded order: seq alone is the key).
+    pub at: i64,
+    pub seq: u64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at, self.seq)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (at, seq) = s.split_once('.')?;
+        Some(Cursor {
+            at: at.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// A search: filter, order, where to start, how many.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub filter: Filter,
+    pub order: Order,
+    pub after: Option<Cursor>,
+    /// None: all matches (streamed).
+    pub limit: Option<usize>,
+}
+
+/// A matching entry with its sort key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryRow {
+    pub entry: StoredEntry,
+    pub occurred_at: i64,
+}
+
+impl QueryRow {
+    /// The cursor that continues after this row.
+    pub fn cursor(&self, time: TimeField) -> Cursor {
+        match time {
+            TimeField::Occurred => Cursor {
+                at: self.occurred_at,
+                seq: self.entry.seq,
+            },
+            TimeField::Recorded => Cursor {
+                at: 0,
+                seq: self.entry.seq,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip() {
+        let c = Cursor { at: -5, seq: 12 };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("x.1"), None);
+        assert_eq!(Cursor::decode("12"), None);
+    }
+}

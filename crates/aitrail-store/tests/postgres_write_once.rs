@@ -1,0 +1,565 @@
+//! The PostgreSQL store's own guarantees, beyond the conformance suite: versioned migrations,
+//! daily partitions created ahead, write-once triggers that refuse UPDATE, DELETE and
+//! TRUNCATE even to the owner (and under session_replication_role = replica), the application
+//! role's SELECT and INSERT only, and what `verify` says once a superuser goes around all of
+//! it (triggers disabled, a partition detached).
+//!
+//! Each test runs in a database of its own (`postgres_support`), skipped without a server
+//! outside CI. Where a new test belongs: behaviour every backend shares goes to
+//! `conformance.rs`; PostgreSQL-only schema, role and partition behaviour goes here.
+
+mod common;
+#[path = "postgres_support/mod.rs"]
+mod pg;
+
+use aitrail_core::chain::chain_hash;
+use aitrail_core::entry::{entry_bytes, PreparedEvent, Receipt};
+use aitrail_core::event::format_time;
+use aitrail_core::merkle::{leaf_hash, Frontier};
+use aitrail_store::log;
+use aitrail_store::nodes::{is_stored, StridedNodes};
+use aitrail_store::postgres::{day_of, AppRole, Migrated, PgStore, AHEAD_DAYS, SCHEMA_VERSION};
+use aitrail_store::sequencer::Sequencer;
+use aitrail_store::store::{NewEntry, Node, Store};
+use aitrail_store::tokens::{token_hash, Role, TokenRecord, TokenStore};
+use aitrail_store::verify::{verify_log, ProblemKind, Report};
+use common::{all_entries, append_new, events, signer, LOG};
+use std::sync::Arc;
+
+const DAY: i64 = 86_400_000_000;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// Appends `events` with `recorded_at` of our choosing (the sequencer always uses the clock),
+/// computing seqs, hashes and kept nodes the way the sequencer does: a reference writer, so a
+/// log can span several days. `verify` passing on its output checks it agrees.
+fn append_recorded_at(store: &dyn Store, events: &[PreparedEvent], recorded_at: i64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    store
+        .append(LOG, &mut |tx| {
+            let head = tx.head()?;
+            let mut frontier = Frontier::from_source(&mut StridedNodes { rows: tx }, head.size)?;
+            let text = format_time(recorded_at);
+            let mut chain = head.chain_hash;
+            let (mut rows, mut nodes) = (Vec::new(), Vec::new());
+            seqs.clear();
+            for (i, ev) in events.iter().enumerate() {
+                let seq = head.size + i as u64;
+                let entry = entry_bytes(seq, LOG, &text, &ev.canonical);
+                let leaf = leaf_hash(&entry);
+                chain = chain_hash(&chain, &leaf);
+                frontier.push(leaf, |level, index, hash| {
+                    if is_stored(level) {
+                        nodes.push(Node {
+                            level,
+                            index,
+                            hash: *hash,
+                        });
+                    }
+                });
+                rows.push(NewEntry {
+                    seq,
+                    event_id: ev.id.to_string(),
+                    recorded_at,
+                    occurred_at: ev.occurred_at,
+                    event_type: ev.event_type.clone(),
+                    task_id: ev.task_id.clone(),
+                    index: ev.index.clone(),
+                    entry,
+                    leaf_hash: leaf,
+                    chain_hash: chain,
+                });
+                seqs.push(seq);
+            }
+            tx.insert(&rows, &nodes)
+        })
+        .expect("append with a chosen recorded_at");
+    seqs
+}
+
+/// A log over three days: 120 entries two days ago, 150 yesterday, 90 today through the
+/// sequencer, with a signed checkpoint after each day. Returns the first seq of each day.
+fn three_day_log(store: &Arc<PgStore>) -> [u64; 3] {
+    let signer = signer();
+    let today = now();
+    let first = append_recorded_at(store.as_ref(), &events(0, 120), today - 2 * DAY)[0];
+    log::checkpoint(store.as_ref(), LOG, &signer, today).unwrap();
+    let second = append_recorded_at(store.as_ref(), &events(120, 150), today - DAY)[0];
+    log::checkpoint(store.as_ref(), LOG, &signer, today + 1).unwrap();
+    let seq = Sequencer::new(store.clone());
+    let third = append_new(&seq, LOG, events(270, 90))[0].seq;
+    log::checkpoint(store.as_ref(), LOG, &signer, today + 2).unwrap();
+    [first, second, third]
+}
+
+fn verify(store: &dyn Store) -> Report {
+    verify_log(store, LOG, Some(&signer().verifier()), &mut |_| {}).unwrap()
+}
+
+/// The error of running `sql` on `client`, which must fail.
+fn refused(client: &mut postgres::Client, sql: &str) -> String {
+    match client.batch_execute(sql) {
+        Ok(()) => panic!("{sql}: was allowed"),
+        Err(e) => e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
+    }
+}
+
+/// Partitions of aitrail.entries: (name, lower bound as text).
+fn partitions(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'aitrail.entries'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn partition_of(day: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .unwrap()
+        .date();
+    format!(
+        "entries_{:04}{:02}{:02}",
+        date.year(),
+        date.month() as u8,
+        date.day()
+    )
+}
+
+/// The start of `day` (UTC) as a timestamptz literal.
+fn midnight(day: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .unwrap()
+        .date();
+    format!(
+        "{:04}-{:02}-{:02} 00:00:00+00",
+        date.year(),
+        date.month() as u8,
+        date.day()
+    )
+}
+
+#[test]
+fn init_is_versioned_and_idempotent() {
+    let Some(db) = pg::database() else { return };
+    let err = PgStore::open(&db.url())
+        .err()
+        .expect("an empty database is no store");
+    assert!(err.to_string().contains("run `aitrail init"), "{err}");
+
+    let first = PgStore::init(&db.url(), None).unwrap();
+    assert_eq!(
+        first.migrated,
+        Migrated {
+            from: 0,
+            to: SCHEMA_VERSION
+        }
+    );
+    assert_eq!(
+        first.partitions_created as i64,
+        AHEAD_DAYS + 2,
+        "yesterday, today and the days ahead"
+    );
+    let again = PgStore::init(&db.url(), None).unwrap();
+    assert_eq!(
+        again.migrated,
+        Migrated {
+            from: SCHEMA_VERSION,
+            to: SCHEMA_VERSION
+        }
+    );
+    assert_eq!(again.partitions_created, 0);
+
+    let mut raw = pg::raw(&db);
+    let versions: Vec<i32> = raw
+        .query(
+            "SELECT version FROM aitrail.schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    PgStore::open(&db.url()).expect("an initialised database opens");
+
+    // A schema newer than this build is refused, naming the way out.
+    raw.batch_execute(
+        "ALTER TABLE aitrail.schema_migrations DISABLE TRIGGER refuse_update_delete; \
+         INSERT INTO aitrail.schema_migrations (version, name) VALUES (99, 'from the future')",
+    )
+    .unwrap();
+    let err = PgStore::open(&db.url()).err().expect("a newer schema");
+    assert!(err.to_string().contains("upgrade aitrail"), "{err}");
+    let err = PgStore::init(&db.url(), None).expect_err("init does not downgrade");
+    assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+#[test]
+fn entries_are_partitioned_by_day_with_partitions_ahead_and_indexes() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let mut raw = pg::raw(&db);
+    let today = day_of(now());
+    let expected: Vec<String> = (today - 1..=today + AHEAD_DAYS).map(partition_of).collect();
+    assert_eq!(partitions(&mut raw), expected);
+    let kind: String = raw
+        .query_one("SELECT pg_get_partkeydef('aitrail.entries'::regclass)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, "RANGE (recorded_at)");
+
+    // A day outside the partitions (a clock far behind or ahead) gets its partition on demand.
+    let seqs = append_recorded_at(store.as_ref(), &events(0, 5), now() - 40 * DAY);
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+    assert!(partitions(&mut raw).contains(&partition_of(today - 40)));
+    let rows: i64 = raw
+        .query_one(
+            &format!("SELECT count(*) FROM aitrail.{}", partition_of(today - 40)),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 5, "the rows sit in their day's partition");
+
+    // Every partition has the parent's indexes: seq, task, actor, type, model and time.
+    for part in partitions(&mut raw) {
+        let defs: Vec<String> = raw
+            .query(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'aitrail' AND tablename = $1",
+                &[&part],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for cols in [
+            "(log_id, seq)",
+            "(log_id, task_id, occurred_at)",
+            "(log_id, actor_id, occurred_at)",
+            "(log_id, type, occurred_at)",
+            "(log_id, model_name, model_version, occurred_at)",
+            "(log_id, occurred_at)",
+        ] {
+            assert!(
+                defs.iter().any(|d| d.contains(cols)),
+                "{part}: no index on {cols}: {defs:?}"
+            );
+        }
+        // Each partition refuses TRUNCATE itself (a parent's truncate trigger is not
+        // inherited), and every trigger fires always, replica sessions included.
+        let triggers: Vec<(String, i8)> = raw
+            .query(
+                "SELECT tgname::text, tgenabled::\"char\" FROM pg_trigger WHERE tgrelid = $1::text::regclass ORDER BY 1",
+                &[&format!("aitrail.{part}")],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(
+            triggers,
+            vec![
+                ("refuse_truncate".into(), b'A' as i8),
+                ("refuse_update_delete".into(), b'A' as i8)
+            ],
+            "{part}"
+        );
+    }
+    assert!(verify(store.as_ref()).ok);
+}
+
+#[test]
+fn update_delete_and_truncate_are_refused_even_to_the_owner() {
+    let Some(server) = pg::server() else { return };
+    // An owner that is no superuser: the database and every aitrail table are its own.
+    let db =
+        aitrail_store::postgres::ScratchDatabase::create(&server, "aitrail_test", true).unwrap();
+    let owner = db.owner().unwrap().to_owned();
+    let owner_url = db.url_as(&owner, None);
+    let report = PgStore::init(&owner_url, Some("aitrail_never_created")).unwrap();
+    assert!(
+        matches!(&report.role, Some(AppRole::Skipped { reason, .. }) if reason.contains("CREATEROLE")),
+        "an owner without CREATEROLE creates no role: {:?}",
+        report.role
+    );
+    let store = Arc::new(PgStore::open(&owner_url).unwrap());
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 300));
+    log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    store
+        .add(
+            &TokenRecord {
+                id: "tk_1".into(),
+                name: "ci".into(),
+                role: Role::Viewer,
+                tenant: LOG.into(),
+                created_at: 1,
+                revoked_at: None,
+            },
+            &token_hash("secret"),
+        )
+        .unwrap();
+    store.revoke("tk_1", 2).unwrap();
+    let before = all_entries(store.as_ref(), LOG);
+    let today = partition_of(day_of(now()));
+
+    let mut as_owner = postgres::Client::connect(&owner_url, postgres::NoTls).unwrap();
+    let is_owner: bool = as_owner
+        .query_one(
+            "SELECT pg_get_userbyid(relowner) = current_user AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+             FROM pg_class WHERE oid = 'aitrail.entries'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(is_owner, "the test runs as the tables' owner, no superuser");
+    let mut as_superuser = pg::raw(&db);
+    let statements = [
+        "UPDATE aitrail.entries SET decision = 'approve' WHERE seq = 3".to_owned(),
+        format!("UPDATE aitrail.{today} SET entry = '\\x00' WHERE seq = 3"),
+        "DELETE FROM aitrail.entries WHERE seq = 299".to_owned(),
+        format!("DELETE FROM aitrail.{today}"),
+        "TRUNCATE aitrail.entries".to_owned(),
+        format!("TRUNCATE aitrail.{today}"),
+        "UPDATE aitrail.entry_keys SET seq = seq + 1".to_owned(),
+        "TRUNCATE aitrail.entry_keys".to_owned(),
+        "UPDATE aitrail.nodes SET hash = '\\x00'".to_owned(),
+        "DELETE FROM aitrail.nodes".to_owned(),
+        "TRUNCATE aitrail.nodes".to_owned(),
+        "UPDATE aitrail.checkpoints SET size = size + 1".to_owned(),
+        "DELETE FROM aitrail.checkpoints".to_owned(),
+        "TRUNCATE aitrail.checkpoints CASCADE".to_owned(),
+        "UPDATE aitrail.logs SET name = 'renamed'".to_owned(),
+        "UPDATE aitrail.tokens SET role = 'admin'".to_owned(),
+        "DELETE FROM aitrail.token_revocations".to_owned(),
+        "TRUNCATE aitrail.tokens CASCADE".to_owned(),
+        "DELETE FROM aitrail.schema_migrations".to_owned(),
+    ];
+    for sql in &statements {
+        for (who, client) in [("owner", &mut as_owner), ("superuser", &mut as_superuser)] {
+            let msg = refused(client, sql);
+            assert!(
+                msg.contains("aitrail is append-only"),
+                "{who}: {sql}: {msg}"
+            );
+        }
+        // session_replication_role = replica skips ordinary triggers, not ENABLE ALWAYS ones.
+        let msg = refused(
+            &mut as_superuser,
+            &format!("BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT"),
+        );
+        as_superuser.batch_execute("ROLLBACK").unwrap();
+        assert!(
+            msg.contains("aitrail is append-only"),
+            "replica: {sql}: {msg}"
+        );
+    }
+    assert_eq!(all_entries(store.as_ref(), LOG), before);
+    assert_eq!(store.list().unwrap()[0].revoked_at, Some(2));
+    assert!(verify(store.as_ref()).ok);
+}
+
+#[test]
+fn the_application_role_may_select_and_insert_only() {
+    let Some(mut db) = pg::database() else { return };
+    let app = db.role_name("app");
+    let report = PgStore::init(&db.url(), Some(&app)).unwrap();
+    let Some(AppRole::Created { name, password }) = report.role else {
+        panic!("the superuser creates the role: {:?}", report.role)
+    };
+    assert_eq!(name, app);
+    assert!(password.len() >= 32, "a long random password");
+    // Again: the role exists, its grants are applied again, nothing else changes.
+    let again = PgStore::init(&db.url(), Some(&app)).unwrap();
+    assert_eq!(again.role, Some(AppRole::Granted { name: app.clone() }));
+
+    // As the role, aitrail works: append, read, verify, checkpoint, prove, tokens.
+    let url = db.url_as(&app, Some(&password));
+    let store = Arc::new(PgStore::open(&url).unwrap());
+    let seq = Sequencer::new(store.clone());
+    let receipts: Vec<Receipt> = append_new(&seq, LOG, events(0, 300));
+    append_new(&seq, "tenant-b", events(1000, 3));
+    let (cp, _) = log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    assert_eq!(cp.size, 300);
+    let proof = log::prove(store.as_ref(), LOG, &receipts[7].id.to_string())
+        .unwrap()
+        .unwrap();
+    proof.verify(&signer().verifier()).unwrap();
+    let rec = TokenRecord {
+        id: "tk_1".into(),
+        name: "ci".into(),
+        role: Role::Auditor,
+        tenant: LOG.into(),
+        created_at: 5,
+        revoked_at: None,
+    };
+    store.add(&rec, &token_hash("secret")).unwrap();
+    assert_eq!(store.find_active(&token_hash("secret")).unwrap(), Some(rec));
+    store.revoke("tk_1", 9).unwrap();
+    store.revoke("tk_1", 10).unwrap(); // revoking twice keeps the first revocation
+    assert_eq!(store.find_active(&token_hash("secret")).unwrap(), None);
+    assert_eq!(store.list().unwrap()[0].revoked_at, Some(9));
+    assert!(verify(store.as_ref()).ok);
+
+    // Anything but SELECT and INSERT is refused by privilege, before any trigger.
+    let mut as_app = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let today = partition_of(day_of(now()));
+    for sql in [
+        "UPDATE aitrail.entries SET decision = 'approve'".to_owned(),
+        "DELETE FROM aitrail.entries".to_owned(),
+        "TRUNCATE aitrail.entries".to_owned(),
+        format!("TRUNCATE aitrail.{today}"),
+        format!("DELETE FROM aitrail.{today}"),
+        "DELETE FROM aitrail.entry_keys".to_owned(),
+        "UPDATE aitrail.checkpoints SET size = 1".to_owned(),
+        "INSERT INTO aitrail.schema_migrations (version, name) VALUES (50, 'x')".to_owned(),
+        "CREATE TABLE aitrail.mine (x int)".to_owned(),
+        "DROP TABLE aitrail.nodes".to_owned(),
+        format!("ALTER TABLE aitrail.entries DETACH PARTITION aitrail.{today}"),
+        "ALTER TABLE aitrail.entries DISABLE TRIGGER refuse_update_delete".to_owned(),
+        "SET session_replication_role = replica".to_owned(),
+    ] {
+        let msg = refused(&mut as_app, &sql);
+        assert!(
+            msg.contains("permission denied") || msg.contains("must be owner"),
+            "{sql}: {msg}"
+        );
+    }
+    // What it may do beyond the tables: extend the partitions, through aitrail's function.
+    as_app
+        .batch_execute("SELECT aitrail.ensure_partitions(current_date + 30, current_date + 31)")
+        .unwrap();
+    assert!(partitions(&mut pg::raw(&db)).contains(&partition_of(day_of(now()) + 31)));
+}
+
+#[test]
+fn a_superuser_who_disables_the_triggers_is_located_by_verify() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let [_, second, third] = three_day_log(&store);
+    assert!(
+        verify(store.as_ref()).ok,
+        "{:?}",
+        verify(store.as_ref()).problems
+    );
+    let entries = all_entries(store.as_ref(), LOG);
+    let mut su = pg::raw(&db);
+    // A superuser can switch the triggers off (ALTER TABLE recurses to every partition).
+    su.batch_execute("ALTER TABLE aitrail.entries DISABLE TRIGGER refuse_update_delete")
+        .unwrap();
+
+    // Edit one entry of yesterday's partition.
+    let target = second + 17;
+    su.execute(
+        "UPDATE aitrail.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'loan-', 'LOAN-'), 'UTF8') WHERE seq = $1",
+        &[&(target as i64)],
+    )
+    .unwrap();
+    let report = verify(store.as_ref());
+    assert!(!report.ok);
+    let first = &report.problems[0];
+    assert_eq!(
+        (first.kind, first.seq, first.event_id.as_deref()),
+        (
+            ProblemKind::ChangedEntry,
+            Some(target),
+            Some(entries[target as usize].event_id.as_str())
+        ),
+        "{:#?}",
+        report.problems
+    );
+
+    // Delete one of today's rows: a missing seq.
+    su.execute(
+        "DELETE FROM aitrail.entries WHERE seq = $1",
+        &[&((third + 5) as i64)],
+    )
+    .unwrap();
+    let report = verify(store.as_ref());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::MissingSeq && p.seq == Some(third + 5)),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[test]
+fn a_detached_partition_is_located_by_verify() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let [_, second, third] = three_day_log(&store);
+    let entries = all_entries(store.as_ref(), LOG);
+    let yesterday = partition_of(day_of(now()) - 1);
+    let mut su = pg::raw(&db);
+    su.batch_execute(&format!(
+        "ALTER TABLE aitrail.entries DETACH PARTITION aitrail.{yesterday}"
+    ))
+    .unwrap();
+    let report = verify(store.as_ref());
+    assert!(!report.ok);
+    let first = &report.problems[0];
+    assert_eq!(
+        (first.kind, first.seq),
+        (ProblemKind::MissingSeq, Some(second)),
+        "yesterday's entries ({second}..{third}) are gone: {:#?}",
+        report.problems
+    );
+    assert!(
+        first
+            .detail
+            .contains(&format!("seqs {second} to {}", third - 1)),
+        "{}",
+        first.detail
+    );
+    assert_eq!(report.entries, entries.len() as u64 - (third - second));
+
+    // Today's partition too: the tail under the last checkpoint is gone.
+    let today = partition_of(day_of(now()));
+    su.batch_execute(&format!(
+        "ALTER TABLE aitrail.entries DETACH PARTITION aitrail.{today}"
+    ))
+    .unwrap();
+    let report = verify(store.as_ref());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Truncated && p.seq == Some(second)),
+        "{:#?}",
+        report.problems
+    );
+    // Appending now fails (the keys still hold every seq) instead of forking the log.
+    let seq = Sequencer::new(store.clone());
+    let err = seq.append(LOG, events(9000, 1)).unwrap_err();
+    assert!(err.to_string().contains("commit failed"), "{err}");
+    drop(seq);
+    // Re-attached, everything verifies again: nothing was lost, only hidden.
+    for day in [day_of(now()) - 1, day_of(now())] {
+        su.batch_execute(&format!(
+            "ALTER TABLE aitrail.entries ATTACH PARTITION aitrail.{} FOR VALUES FROM ('{}') TO ('{}')",
+            partition_of(day),
+            midnight(day),
+            midnight(day + 1)
+        ))
+        .unwrap();
+    }
+    assert!(verify(store.as_ref()).ok);
+}

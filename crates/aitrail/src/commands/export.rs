@@ -1,0 +1,67 @@
+//! `aitrail export --format csv|ndjson`: every matching event, streamed with constant memory
+//! (see `aitrail_store::export`), to stdout or a file with a progress display.
+
+use super::filters::to_filter;
+use super::Ctx;
+use crate::args::{ExportArgs, ExportFormat};
+use crate::progress::spinner;
+use aitrail_store::audit::record_access;
+use aitrail_store::export::{export, Format};
+use aitrail_store::query::Query;
+use anyhow::{Context, Result};
+
+pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
+    let filter = to_filter(&args.filter, &ctx.data.hmac_key()?)?;
+    let query = Query {
+        filter,
+        ..Query::default()
+    };
+    let format = match args.format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Ndjson => Format::Ndjson,
+    };
+    let rows = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let sp = spinner("exporting");
+            let rows = export(
+                ctx.store.as_ref(),
+                &ctx.log,
+                &query,
+                format,
+                &mut out,
+                &mut |n| sp.set_message(format!("exported {n} rows")),
+            )?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            sp.finish_and_clear();
+            eprintln!("exported {rows} events to {}", path.display());
+            rows
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            export(
+                ctx.store.as_ref(),
+                &ctx.log,
+                &query,
+                format,
+                &mut out,
+                &mut |_| {},
+            )?
+        }
+    };
+    let mut asked = serde_json::to_value(&query.filter)?;
+    asked["format"] = format.as_str().into();
+    record_access(
+        &ctx.sequencer(),
+        &ctx.log,
+        &ctx.reader(),
+        "export",
+        asked,
+        rows,
+        query.filter.task_id.as_deref(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! The `aitrail` binary on a PostgreSQL store (`--store postgres://...` or `AITRAIL_STORE`):
+//! `init` migrates and creates the application role, every command then runs as that role,
+//! and two `aitrail ingest` processes writing at once neither fork nor skip a seq.
+//!
+//! Each test gets a database of its own on the server of `AITRAIL_TEST_POSTGRES` (see
+//! `aitrail-store/tests/postgres_support`), dropped afterwards; without a server the tests
+//! say so and pass, except under CI=true. Where a new test belongs: a command's behaviour on
+//! any store goes to `cli.rs`; what differs on PostgreSQL goes here.
+
+#[path = "../../aitrail-store/tests/postgres_support/mod.rs"]
+mod pg;
+
+use aitrail_store::postgres::ScratchDatabase;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// A data directory whose store is a fresh PostgreSQL database, initialised by its owner;
+/// commands run as the application role `init` created.
+struct PgTrail {
+    dir: tempfile::TempDir,
+    db: ScratchDatabase,
+    /// The application role's URL, as `init` printed it.
+    app_url: String,
+    init_stderr: String,
+}
+
+impl PgTrail {
+    fn new() -> Option<PgTrail> {
+        let mut db = pg::database()?;
+        let role = db.role_name("app");
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_aitrail"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--store", &db.url(), "init", "--origin", "test.example"])
+            .env("AITRAIL_PG_APP_ROLE", &role)
+            .env_remove("AITRAIL_LOG")
+            .output()
+            .unwrap();
+        let init_stderr = stderr(&out);
+        assert!(out.status.success(), "{init_stderr}");
+        let app_url = init_stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("--store '"))
+            .and_then(|l| l.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("init printed no URL for the role: {init_stderr}"))
+            .to_owned();
+        assert!(app_url.contains(&role), "{app_url}");
+        Some(PgTrail {
+            dir,
+            db,
+            app_url,
+            init_stderr,
+        })
+    }
+
+    /// `aitrail` as the application role, the store given by `AITRAIL_STORE`.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
+        c.arg("--data")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .env("AITRAIL_STORE", &self.app_url)
+            .env_remove("AITRAIL_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "aitrail {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn verify_json(&self) -> (i32, Value) {
+        let out = self.run(&["verify", "--json"]);
+        (
+            out.status.code().unwrap(),
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `n` review decisions with ids from `first` on.
+fn ndjson(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| {
+            json!({"id": format!("00000000-0000-4000-8000-{i:012}"), "type": "review.decision",
+                   "task_id": format!("loan-{}", i / 3), "occurred_at": "2026-03-01T12:00:00Z",
+                   "actor": {"kind": "human", "id": "rev-ana"},
+                   "review": {"decision": "approve", "duration_ms": 1000 + i},
+                   "subject": {"kind": "applicant", "id": format!("applicant-{i}")}})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn init_migrates_once_and_creates_the_application_role() {
+    let Some(t) = PgTrail::new() else { return };
+    assert!(
+        t.init_stderr.contains("migrated from version 0 to 1"),
+        "{}",
+        t.init_stderr
+    );
+    assert!(
+        t.init_stderr.contains("SELECT and INSERT"),
+        "{}",
+        t.init_stderr
+    );
+    // Again as the owner: nothing to migrate, the role's grants are in place.
+    let out = Command::new(env!("CARGO_BIN_EXE_aitrail"))
+        .arg("--data")
+        .arg(t.dir.path().join("data"))
+        .args(["--store", &t.db.url(), "init"])
+        .env("AITRAIL_PG_APP_ROLE", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is up to date (version 1)"),
+        "{}",
+        stderr(&out)
+    );
+    // As the application role (AITRAIL_STORE): up to date; it sets up no role.
+    let out = t.run(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is up to date"), "{err}");
+    assert!(err.contains("does not own the aitrail schema"), "{err}");
+    assert!(
+        !err.contains(&t.app_url),
+        "a password is printed only once: {err}"
+    );
+    // A database without the schema says what to do.
+    let Some(empty) = pg::database() else { return };
+    let out = t
+        .cmd(&["verify"])
+        .env("AITRAIL_STORE", empty.url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("run `aitrail init --store URL`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_command_works_on_a_postgres_store() {
+    let Some(t) = PgTrail::new() else { return };
+    let vkey = t.ok(&["key"]).trim().to_owned();
+    let file = t.file("a.ndjson", &ndjson(0, 30));
+    let out = t.run(&["ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = t.run_stdin(&["ingest", "-"], &ndjson(30, 10));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The same file again: already recorded, nothing written.
+    assert!(t.run(&["ingest", file.to_str().unwrap()]).status.success());
+    let (code, report) = t.verify_json();
+    assert_eq!((code, &report["entries"]), (0, &json!(40)), "{report}");
+
+    // Reads: search, timeline and export find the events through the partitioned table.
+    let found = t.ok(&["search", "--task", "loan-3", "--format", "json"]);
+    for i in 9..12 {
+        assert!(
+            found.contains(&format!("00000000-0000-4000-8000-{i:012}")),
+            "{found}"
+        );
+    }
+    assert!(
+        !found.contains("00000000-0000-4000-8000-000000000012"),
+        "{found}"
+    );
+    let timeline = t.ok(&["timeline", "loan-3", "--json"]);
+    assert!(
+        timeline.contains("00000000-0000-4000-8000-000000000010"),
+        "{timeline}"
+    );
+    let export = t.ok(&["export", "--format", "ndjson", "--type", "review.decision"]);
+    assert_eq!(export.lines().count(), 40, "{export}");
+
+    let note = t.ok(&["checkpoint"]);
+    assert!(note.starts_with("test.example/default\n"), "{note}");
+    let covered: u64 = note
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("a size");
+    assert!(
+        covered >= 40,
+        "the 40 events and what aitrail recorded itself: {note}"
+    );
+    let proof = t.dir.path().join("proof.json");
+    t.ok(&[
+        "prove",
+        "00000000-0000-4000-8000-000000000007",
+        "-o",
+        proof.to_str().unwrap(),
+    ]);
+    t.ok(&["verify-proof", proof.to_str().unwrap(), "--key", &vkey]);
+
+    let token = t.ok(&["token", "create", "--role", "admin", "--name", "ops"]);
+    let token = token.trim();
+    let list: Value = serde_json::from_str(&t.ok(&["token", "list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[0]["role"], "admin");
+
+    // serve: an event over HTTP lands in PostgreSQL; a checkpoint is served.
+    let mut child = t
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(&format!("{base}/v1/events"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/x-ndjson")
+        .send(ndjson(40, 2))
+        .unwrap();
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "{body}");
+    let receipts: Value = serde_json::from_str(&body).unwrap();
+    let receipts = receipts.get("receipts").unwrap_or(&receipts);
+    let last = receipts[1]["seq"].as_u64().expect("a seq");
+    // After the 40 events (and whatever aitrail recorded itself, such as audit.accessed).
+    assert!(last > 40, "{receipts}");
+    assert_eq!(receipts[0]["seq"].as_u64(), Some(last - 1), "{receipts}");
+    let mut resp = agent
+        .get(&format!("{base}/v1/checkpoint"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let cp = resp.body_mut().read_to_string().unwrap();
+    let size: u64 = cp
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("a size");
+    assert!(
+        size > last,
+        "the served checkpoint covers the new events: {cp}"
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "serve: {}", stderr(&out));
+
+    t.ok(&["token", "revoke", &id]);
+    let list: Value = serde_json::from_str(&t.ok(&["token", "list", "--json"])).unwrap();
+    assert!(list[0]["revoked_at"].is_number(), "{list}");
+
+    // Someone with the owner's rights goes around the triggers: verify names the entry.
+    let mut su = pg::raw(&t.db);
+    su.batch_execute(
+        "ALTER TABLE aitrail.entries DISABLE TRIGGER refuse_update_delete; \
+         UPDATE aitrail.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'approve', 'reject'), 'UTF8') WHERE seq = 12",
+    )
+    .unwrap();
+    let (code, report) = t.verify_json();
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["problems"][0]["kind"], "changed_entry", "{report}");
+    assert_eq!(report["problems"][0]["seq"], 12, "{report}");
+    assert_eq!(
+        report["problems"][0]["event_id"],
+        "00000000-0000-4000-8000-000000000012"
+    );
+}
+
+/// Two real `aitrail ingest` processes at once, five times each, on one database: each waits
+/// for the other's transaction (advisory lock) and re-reads the head, so the log has every
+/// event once, seqs 0..n with no gap, and one unbroken chain.
+#[test]
+fn two_ingest_processes_at_once_do_not_fork() {
+    let Some(t) = PgTrail::new() else { return };
+    const PER_FILE: usize = 40;
+    let files: Vec<Vec<PathBuf>> = (0..2)
+        .map(|p| {
+            (0..5)
+                .map(|k| {
+                    let first = (p * 5 + k) * PER_FILE;
+                    t.file(&format!("p{p}-{k}.ndjson"), &ndjson(first, PER_FILE))
+                })
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for mine in &files {
+            let t = &t;
+            s.spawn(move || {
+                for f in mine {
+                    let out = t.run(&["ingest", f.to_str().unwrap()]);
+                    assert!(out.status.success(), "{}", stderr(&out));
+                }
+            });
+        }
+    });
+    let total = 10 * PER_FILE;
+    let (code, report) = t.verify_json();
+    assert_eq!((code, &report["entries"]), (0, &json!(total)), "{report}");
+    let mut su = pg::raw(&t.db);
+    let row = su
+        .query_one(
+            "SELECT count(*), count(DISTINCT seq), min(seq), max(seq), count(DISTINCT event_id), \
+             count(DISTINCT recorded_at) FROM aitrail.entries",
+            &[],
+        )
+        .unwrap();
+    let (rows, seqs, min, max, ids): (i64, i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    assert_eq!(
+        (rows, seqs, min, max, ids),
+        (
+            total as i64,
+            total as i64,
+            0,
+            total as i64 - 1,
+            total as i64
+        )
+    );
+    let commits: i64 = row.get(5);
+    assert!(
+        commits >= 10,
+        "one group commit per ingest at least: {commits}"
+    );
+    // Every row's chain hash follows from the row before it (no fork), checked in SQL.
+    let forks: i64 = su
+        .query_one(
+            "SELECT count(*) FROM (SELECT chain_hash, leaf_hash, lag(chain_hash) OVER (ORDER BY seq) AS prev \
+             FROM aitrail.entries) r WHERE prev IS NOT NULL AND sha256(prev || leaf_hash) <> chain_hash",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(forks, 0);
+}
