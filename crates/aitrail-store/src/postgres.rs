@@ -15,6 +15,7 @@
 //! (unique (log, seq) and (log, event id) over all partitions).
 
 mod conn;
+mod copy;
 pub mod schema;
 pub mod scratch;
 mod search;
@@ -25,12 +26,12 @@ use crate::query::{Query, QueryRow};
 use crate::store::{
     to_hash, AppendTx, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
 };
-use ::postgres::binary_copy::BinaryCopyInWriter;
 use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{GenericClient, IsolationLevel, Row, Transaction};
 use aitrail_core::merkle::Hash;
 use conn::{connect, lock, prepared, Conn, Pool};
+use copy::CopyBuffer;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
@@ -155,20 +156,11 @@ fn event_uuid(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("event id {id:?}: {e}")))
 }
 
-/// Writes `entries` of the log `log_id` into `table` (`aitrail.entries`, or a table of the
-/// same columns) by binary COPY inside `tx`; returns the rows written. Public so benchmarks
-/// write exactly what the store writes, the same way.
-pub fn copy_entries(
-    tx: &mut Transaction<'_>,
-    table: &str,
-    log_id: i32,
-    entries: &[NewEntry],
-) -> Result<u64> {
-    let sql = format!("COPY {table} ({ENTRY_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
-    let mut w = BinaryCopyInWriter::new(tx.copy_in(&sql)?, ENTRY_TYPES);
+/// Encodes `entries` of the log `log_id` as rows of `aitrail.entries`' columns.
+fn push_entries(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Result<()> {
     for e in entries {
         let (leaf, chain): (&[u8], &[u8]) = (&e.leaf_hash, &e.chain_hash);
-        w.write(&[
+        copy.push(&[
             &log_id,
             &seq_param(e.seq)?,
             &event_uuid(&e.event_id)?,
@@ -187,21 +179,46 @@ pub fn copy_entries(
             &chain,
         ])?;
     }
-    Ok(w.finish()?)
+    Ok(())
 }
 
-/// Writes the keys of `entries` (unique (log, seq) and (log, event id) over all partitions).
-pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<u64> {
-    let mut w = BinaryCopyInWriter::new(tx.copy_in(COPY_KEYS)?, KEY_TYPES);
+/// Encodes the keys of `entries` (unique (log, seq) and (log, event id) over all partitions).
+fn push_keys(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Result<()> {
     for e in entries {
-        w.write(&[
+        copy.push(&[
             &log_id,
             &seq_param(e.seq)?,
             &event_uuid(&e.event_id)?,
             &Micros(e.recorded_at),
         ])?;
     }
-    Ok(w.finish()?)
+    Ok(())
+}
+
+/// The binary COPY statement of entry rows into `table`.
+fn copy_entries_sql(table: &str) -> String {
+    format!("COPY {table} ({ENTRY_COPY_COLUMNS}) FROM STDIN (FORMAT binary)")
+}
+
+/// Writes `entries` of the log `log_id` into `table` (`aitrail.entries`, or a table of the
+/// same columns) in one binary COPY inside `tx`; returns the rows written. Public so
+/// benchmarks write exactly what the store writes, the same way.
+pub fn copy_entries(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    log_id: i32,
+    entries: &[NewEntry],
+) -> Result<u64> {
+    let mut copy = CopyBuffer::new(ENTRY_TYPES);
+    push_entries(&mut copy, log_id, entries)?;
+    copy.send(tx, &copy_entries_sql(table))
+}
+
+/// Writes the keys of `entries` into `aitrail.entry_keys` in one binary COPY inside `tx`.
+pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<u64> {
+    let mut copy = CopyBuffer::new(KEY_TYPES);
+    push_keys(&mut copy, log_id, entries)?;
+    copy.send(tx, COPY_KEYS).map_err(insert_error)
 }
 
 /// A stored event id refused by `entry_keys_event`: `DuplicateEventId`, which the sequencer
@@ -520,13 +537,16 @@ impl PgStore {
                 }
             }
         };
-        f(&mut PgTx {
+        let mut ptx = PgTx {
             tx: &mut tx,
             cache,
             log_id,
             store: self,
             missing_day,
-        })?;
+            pending: None,
+        };
+        f(&mut ptx)?;
+        ptx.flush()?;
         tx.commit()?;
         lock(&self.log_ids).insert(log.to_owned(), log_id);
         Ok(())
@@ -555,20 +575,61 @@ struct PgTx<'a, 't> {
     store: &'a PgStore,
     /// Set when a row's day has no partition yet: `append` creates it and tries again.
     missing_day: &'a mut Option<i64>,
+    /// Rows inserted but not sent yet: the whole group commit goes in one COPY per table.
+    pending: Option<Pending>,
+}
+
+/// What a group commit inserted so far, encoded for COPY.
+struct Pending {
+    keys: CopyBuffer,
+    entries: CopyBuffer,
+    nodes: Vec<Node>,
+}
+
+impl PgTx<'_, '_> {
+    /// Sends what was inserted: keys first, so a stored event id or seq is refused before
+    /// the entries go out; then the entries; then the nodes. Runs before any read inside the
+    /// transaction and before the commit, so reads always see every insert.
+    fn flush(&mut self) -> Result<()> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        if p.keys.rows() > 0 {
+            p.keys.send(self.tx, COPY_KEYS).map_err(insert_error)?;
+            p.entries
+                .send(self.tx, &copy_entries_sql("aitrail.entries"))?;
+        }
+        if !p.nodes.is_empty() {
+            let levels: Vec<i32> = p.nodes.iter().map(|n| n.level as i32).collect();
+            let idx = p
+                .nodes
+                .iter()
+                .map(|n| seq_param(n.index))
+                .collect::<Result<Vec<i64>>>()?;
+            let hashes: Vec<&[u8]> = p.nodes.iter().map(|n| &n.hash[..]).collect();
+            let stmt = prepared(self.tx, self.cache, NODES_INSERT)?;
+            self.tx
+                .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
+        }
+        Ok(())
+    }
 }
 
 impl NodeRows for PgTx<'_, '_> {
     fn hashes(&mut self, level: u32, from: u64, to: u64) -> Result<Vec<Hash>> {
+        self.flush()?;
         hash_rows(self.tx, self.cache, self.log_id, level, from, to)
     }
 }
 
 impl AppendTx for PgTx<'_, '_> {
     fn head(&mut self) -> Result<Head> {
+        self.flush()?;
         head_of(self.tx, self.cache, self.log_id)
     }
 
     fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>> {
+        self.flush()?;
         entries_by_ids(self.tx, self.cache, self.log_id, ids)
     }
 
@@ -583,22 +644,15 @@ impl AppendTx for PgTx<'_, '_> {
                 "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
             )));
         }
-        if !entries.is_empty() {
-            // Keys first: a stored event id or seq is refused before the entries are sent.
-            copy_keys(self.tx, self.log_id, entries).map_err(insert_error)?;
-            copy_entries(self.tx, "aitrail.entries", self.log_id, entries)?;
-        }
-        if !nodes.is_empty() {
-            let levels: Vec<i32> = nodes.iter().map(|n| n.level as i32).collect();
-            let idx = nodes
-                .iter()
-                .map(|n| seq_param(n.index))
-                .collect::<Result<Vec<i64>>>()?;
-            let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.hash[..]).collect();
-            let stmt = prepared(self.tx, self.cache, NODES_INSERT)?;
-            self.tx
-                .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
-        }
+        let log_id = self.log_id;
+        let p = self.pending.get_or_insert_with(|| Pending {
+            keys: CopyBuffer::new(KEY_TYPES),
+            entries: CopyBuffer::new(ENTRY_TYPES),
+            nodes: Vec::new(),
+        });
+        push_keys(&mut p.keys, log_id, entries)?;
+        push_entries(&mut p.entries, log_id, entries)?;
+        p.nodes.extend_from_slice(nodes);
         Ok(())
     }
 }

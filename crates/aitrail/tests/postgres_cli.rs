@@ -282,12 +282,14 @@ fn every_command_works_on_a_postgres_store() {
         .header("Authorization", &format!("Bearer {token}"))
         .call()
         .unwrap();
+    let status = resp.status().as_u16();
     let cp = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(status, 200, "{cp}");
     let size: u64 = cp
         .lines()
         .nth(1)
         .and_then(|l| l.parse().ok())
-        .expect("a size");
+        .unwrap_or_else(|| panic!("a size in {cp}"));
     assert!(
         size > last,
         "the served checkpoint covers the new events: {cp}"

@@ -1,0 +1,134 @@
+//! Rows for PostgreSQL's binary COPY, encoded ahead into one buffer and sent as one COPY
+//! statement (PostgreSQL docs, "COPY", section "Binary Format": an 11-byte signature, flags
+//! and header-extension words, then per row a 16-bit field count and per field a 32-bit
+//! length, -1 for NULL, followed by the value in the type's binary send format; a -1 word
+//! ends the data).
+//!
+//! A group commit arrives in chunks from the sequencer; encoding each chunk as it comes and
+//! sending the whole group in one statement per table costs the server one COPY setup
+//! (partition routing, six indexes opened) instead of one per chunk.
+
+use crate::error::{Result, StoreError};
+use ::postgres::types::{IsNull, ToSql, Type};
+use ::postgres::Transaction;
+use bytes::{BufMut, BytesMut};
+use std::io::Write;
+
+/// The binary COPY signature (PostgreSQL docs, COPY, "File Header").
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+/// Bytes handed to the connection per write while sending.
+const SEND_CHUNK: usize = 256 * 1024;
+
+/// Encoded rows of one COPY, not sent yet.
+pub(crate) struct CopyBuffer {
+    types: &'static [Type],
+    buf: BytesMut,
+    rows: u64,
+}
+
+impl CopyBuffer {
+    pub(crate) fn new(types: &'static [Type]) -> CopyBuffer {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.put_slice(SIGNATURE);
+        buf.put_i32(0); // flags: no OIDs
+        buf.put_i32(0); // header extension length
+        CopyBuffer {
+            types,
+            buf,
+            rows: 0,
+        }
+    }
+
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends one row; `values` follow the buffer's column types.
+    pub(crate) fn push(&mut self, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
+        if values.len() != self.types.len() {
+            return Err(StoreError::Schema(format!(
+                "a COPY row has {} values for {} columns",
+                values.len(),
+                self.types.len()
+            )));
+        }
+        let start = self.buf.len();
+        let encoded = self.encode(values);
+        if encoded.is_err() {
+            self.buf.truncate(start); // never leave half a row behind
+        }
+        encoded
+    }
+
+    fn encode(&mut self, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
+        self.buf.put_i16(self.types.len() as i16);
+        for (value, ty) in values.iter().zip(self.types) {
+            let at = self.buf.len();
+            self.buf.put_i32(0); // length, filled in below
+            let null = value
+                .to_sql_checked(ty, &mut self.buf)
+                .map_err(|e| StoreError::Schema(format!("encoding a {ty} for COPY: {e}")))?;
+            let len = match null {
+                IsNull::Yes => -1,
+                IsNull::No => i32::try_from(self.buf.len() - at - 4).map_err(|_| {
+                    StoreError::Schema("a value of over 2 GiB does not fit a COPY field".into())
+                })?,
+            };
+            self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement) inside
+    /// `tx`; returns the rows the server stored.
+    pub(crate) fn send(mut self, tx: &mut Transaction<'_>, copy: &str) -> Result<u64> {
+        self.buf.put_i16(-1); // file trailer
+        let mut writer = tx.copy_in(copy)?;
+        for chunk in self.buf.chunks(SEND_CHUNK) {
+            if let Err(e) = writer.write_all(chunk) {
+                // The server refused the data (a unique key, say): the error it sent.
+                return Err(
+                    match e.into_inner().map(|b| b.downcast::<::postgres::Error>()) {
+                        Some(Ok(pg)) => StoreError::Postgres(*pg),
+                        Some(Err(other)) => {
+                            StoreError::Commit(format!("sending COPY data: {other}"))
+                        }
+                        None => StoreError::Commit("sending COPY data failed".into()),
+                    },
+                );
+            }
+        }
+        Ok(writer.finish()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_encoded_in_the_binary_copy_format() {
+        const TYPES: &[Type] = &[Type::INT4, Type::TEXT, Type::BYTEA];
+        let mut copy = CopyBuffer::new(TYPES);
+        copy.push(&[&7i32, &None::<String>, &vec![0xabu8, 0xcd]])
+            .unwrap();
+        assert_eq!(copy.rows(), 1);
+        let mut expected = b"PGCOPY\n\xff\r\n\0".to_vec();
+        expected.extend([0, 0, 0, 0, 0, 0, 0, 0]); // flags, extension
+        expected.extend([0, 3]); // fields
+        expected.extend([0, 0, 0, 4, 0, 0, 0, 7]); // int4 7
+        expected.extend([0xff, 0xff, 0xff, 0xff]); // NULL
+        expected.extend([0, 0, 0, 2, 0xab, 0xcd]); // bytea
+        assert_eq!(&copy.buf[..], &expected[..]);
+        assert!(copy.push(&[&1i32]).is_err(), "a row of the wrong width");
+        // A value of the wrong type is refused, not sent.
+        assert!(copy.push(&[&"x", &None::<String>, &vec![1u8]]).is_err());
+        assert_eq!(
+            &copy.buf[..],
+            &expected[..],
+            "nothing of a refused row stays"
+        );
+        assert_eq!(copy.rows(), 1);
+    }
+}
