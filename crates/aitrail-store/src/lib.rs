@@ -33,5 +33,6 @@ pub mod sqlite;
 pub mod store;
 pub mod tokens;
 pub mod verify;
+pub mod views;
 
 pub use error::{Result, StoreError};

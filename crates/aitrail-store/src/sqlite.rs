@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Bits of an entry's row id that hold its seq; the log's id sits above them (`entry_id`).
 pub const SEQ_BITS: u32 = 40;
@@ -157,6 +157,7 @@ impl SqliteStore {
             let tx = writer.unchecked_transaction()?;
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(&triggers())?;
+            tx.execute_batch(crate::views::SQLITE)?; // version 2
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }

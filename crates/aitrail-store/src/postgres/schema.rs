@@ -22,14 +22,21 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append new ones; never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "entries partitioned by day, entry_keys, nodes, checkpoints, tokens, write-once",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "entries partitioned by day, entry_keys, nodes, checkpoints, tokens, write-once",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "views task_timeline, reviewer_decisions, model_overrides",
+        sql: crate::views::POSTGRES,
+    },
+];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[
@@ -313,6 +320,9 @@ pub fn grants_sql(role: &str) -> String {
     );
     for t in APP_WRITES {
         sql += &format!("GRANT SELECT, INSERT ON aitrail.{t} TO {role};\n");
+    }
+    for v in crate::views::NAMES {
+        sql += &format!("GRANT SELECT ON aitrail.{v} TO {role};\n");
     }
     sql
 }
