@@ -280,6 +280,65 @@ pub fn large_requests_dedupe_like_small_ones(store: Arc<dyn Store>) {
     );
 }
 
+/// A search by recorded time returns exactly the entries recorded in the range, in seq order,
+/// whatever the bounds (before, inside, between and after the requests), a page at a time.
+pub fn search_by_recorded_time_is_exact(store: Arc<dyn Store>) {
+    use aitrail_store::query::{Filter, Query, TimeField};
+    let seq = Sequencer::new(store.clone());
+    for r in 0..4 {
+        append_new(&seq, LOG, events(r * 7, 7));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let all = all_entries(store.as_ref(), LOG);
+    let mut times: Vec<i64> = all.iter().map(|e| e.recorded_at).collect();
+    times.dedup();
+    assert_eq!(times.len(), 4, "one recorded_at per request");
+    let mut bounds = vec![None, Some(times[0] - 1), Some(times[3] + 1)];
+    for t in &times {
+        bounds.extend([Some(*t), Some(t + 1)]);
+    }
+    for from in &bounds {
+        for to in &bounds {
+            let expected: Vec<u64> = all
+                .iter()
+                .filter(|e| from.is_none_or(|f| e.recorded_at >= f))
+                .filter(|e| to.is_none_or(|t| e.recorded_at < t))
+                .map(|e| e.seq)
+                .collect();
+            let mut got = Vec::new();
+            let mut cursor = None;
+            loop {
+                let q = Query {
+                    filter: Filter {
+                        from: *from,
+                        to: *to,
+                        time: TimeField::Recorded,
+                        ..Filter::default()
+                    },
+                    limit: Some(5),
+                    after: cursor,
+                    ..Query::default()
+                };
+                let mut page = Vec::new();
+                store
+                    .query(LOG, &q, &mut |row| {
+                        page.push(row);
+                        Ok(true)
+                    })
+                    .unwrap();
+                got.extend(page.iter().map(|r| r.entry.seq));
+                match page.last() {
+                    Some(last) if page.len() == 5 => {
+                        cursor = Some(last.cursor(TimeField::Recorded))
+                    }
+                    _ => break,
+                }
+            }
+            assert_eq!(got, expected, "recorded in [{from:?}, {to:?})");
+        }
+    }
+}
+
 /// Head, single entries, entries by id, scans and the list of logs read back what was
 /// appended; logs are independent.
 pub fn head_and_entries_read_back(store: Arc<dyn Store>) {
@@ -824,6 +883,12 @@ mod sqlite {
     }
 
     #[test]
+    fn search_by_recorded_time_is_exact() {
+        let (_dir, store) = fresh();
+        super::search_by_recorded_time_is_exact(store);
+    }
+
+    #[test]
     fn update_and_delete_are_refused() {
         let (dir, store) = fresh();
         let raw = rusqlite::Connection::open(dir.path().join("trail.db")).unwrap();
@@ -988,6 +1053,14 @@ mod postgres {
             return;
         };
         super::head_and_entries_read_back(store);
+    }
+
+    #[test]
+    fn search_by_recorded_time_is_exact() {
+        let Some((_db, store)) = pg::store() else {
+            return;
+        };
+        super::search_by_recorded_time_is_exact(store);
     }
 
     #[test]

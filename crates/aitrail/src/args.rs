@@ -346,6 +346,9 @@ pub enum BenchWhat {
     /// PostgreSQL ingest vs plain COPY and a naive hash-chain trigger, and forks under
     /// concurrency; needs `--store postgres://...` (a user who may CREATE DATABASE).
     Postgres,
+    /// Timeline, first page of search per filter and export on a trail made by the demo
+    /// generator (`--events`; BENCHMARKS.md uses 10,000,000), kept in `--dir` for reruns.
+    Query,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) if matches!(a.what, args::BenchWhat::Postgres) => {
             commands::bench_pg::run(cli, a).map(ok)
         }
+        Command::Bench(a) if matches!(a.what, args::BenchWhat::Query) => {
+            commands::bench_query::run(a).map(ok)
+        }
         Command::Bench(a) => commands::bench::run(a).map(ok),
         Command::Search(a) => commands::search::run(&Ctx::open(cli)?, a).map(ok),
         Command::Timeline(a) => commands::timeline::run(&Ctx::open(cli)?, a).map(ok),
