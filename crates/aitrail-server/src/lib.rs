@@ -3,12 +3,14 @@
 //! [`app`] builds the router from an [`state::AppState`], so tests drive it with
 //! `tower::ServiceExt::oneshot`; [`serve`] runs it with graceful shutdown. Handlers parse,
 //! call the library, render: no SQL here. Every `/v1` route and `/metrics` needs a bearer
-//! token ([`auth::Principal`]); errors are one JSON shape ([`error::ApiError`]).
+//! token ([`auth::Principal`]); errors are one JSON shape ([`error::ApiError`]). The web
+//! panel ([`panel`]) is served at `/` with its own sign-in and session cookie.
 
 pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod panel;
 pub mod routes;
 pub mod state;
 
@@ -26,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::checkpoint::router())
         .merge(routes::consistency::router())
         .merge(routes::system::router())
+        .merge(panel::router())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
