@@ -32,7 +32,7 @@ pub fn bar_chart(id: &str, caption: &str, series: &[&str], rows: &[Row]) -> Mark
     html! {
         figure #(id) {
             figcaption #(title_id) { (caption) }
-            svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox={ "0 0 " (WIDTH) " " (height) }
+            svg xmlns="http://www.w3.org/2000/svg" width="100%" style={ "max-width:" (WIDTH * 1.25) "px" } viewBox={ "0 0 " (WIDTH) " " (height) }
                 role="img" aria-labelledby=(title_id) preserveAspectRatio="xMinYMin meet" {
                 @if series.len() > 1 {
                     @for (i, name) in series.iter().enumerate() {

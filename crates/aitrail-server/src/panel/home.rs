@@ -2,7 +2,7 @@
 //! last verification), where to go next, and the form that records a log review (SOC 2
 //! attestation, `audit.reviewed`, as `POST /v1/reviews` does).
 
-use super::layout::{frame, respond, when, Nav, PanelError};
+use super::layout::{count, frame, respond, when, Nav, PanelError};
 use super::session::{same_origin, Session};
 use super::{blocking, day_start};
 use crate::state::AppState;
@@ -50,19 +50,18 @@ pub async fn page(
         @if let Some(seq) = flash.reviewed {
             p.notice role="status" { "Your review was recorded in the trail as entry #" (seq) " (audit.reviewed)." }
         }
-        section aria-labelledby="status-h" {
-            h2 #status-h { "Trail status" }
+        section aria-label="Trail status" {
             div.cards {
                 div.card #card-entries {
                     h2 { "Entries" }
-                    p.big { (status.entries) }
+                    p.big { (count(status.entries)) }
                     p.muted { "events recorded in this log" }
                 }
                 div.card #card-checkpoint {
                     h2 { "Last checkpoint" }
                     @if let Some(cp) = &status.last_checkpoint {
                         p.big { "#" (cp.number) }
-                        p { "covers " (cp.size) " entries" }
+                        p { "covers " (count(cp.size)) " entries" }
                         p.muted { "signed " (when(&cp.signed_at)) }
                     } @else {
                         p { "None signed yet." }
@@ -84,7 +83,7 @@ pub async fn page(
                     @match last_verification {
                         Some((ok, entries, at)) => {
                             @if ok { p.big.ok { "Intact" } } @else { p.big.bad { "TAMPERING FOUND" } }
-                            p { (entries) " entries checked" }
+                            p { (count(entries)) " entries checked" }
                             p.muted { (when(&format_time(at * 1_000_000))) }
                         }
                         None => {

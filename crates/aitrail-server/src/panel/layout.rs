@@ -53,7 +53,7 @@ pub fn frame(title: &str, who: Option<&Principal>, nav: Nav, body: Markup) -> Ma
                         }
                     }
                 }
-                main #main tabindex="-1" {
+                main #main.narrow[who.is_none()] tabindex="-1" {
                     h1 { (title) }
                     (body)
                 }
@@ -163,6 +163,19 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// A count with thousands separators: `10,222`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A share as a percentage with one decimal.
 pub fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
@@ -219,6 +232,9 @@ header.top .who form { margin:0; }
 header.top button.link { color:#fff; }
 main { max-width:1200px; margin:0 auto; padding:1rem 1.5rem 3rem; }
 main:focus { outline:none; }
+main.narrow { max-width:34rem; }
+blockquote.output { margin:.3rem 0; padding:.5rem 1rem; border-left:4px solid var(--accent); background:var(--bg); font-size:1rem; }
+details { margin:.5rem 0; } summary { cursor:pointer; font-weight:600; }
 h1 { font-size:1.5rem; margin:.5rem 0 1rem; }
 h2 { font-size:1.15rem; margin:1.75rem 0 .6rem; }
 a { color:var(--accent); }
@@ -256,9 +272,9 @@ pre.json { background:var(--bg); border:1px solid var(--line); border-radius:4px
 .badge { display:inline-block; padding:.05rem .5rem; border-radius:1rem; font-size:.8rem; font-weight:600; border:1px solid; }
 .badge.approve { color:var(--ok); } .badge.reject { color:var(--bad); } .badge.modify { color:var(--warn); } .badge.escalate { color:#8250df; }
 .ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; }
-.signin { max-width:28rem; margin:3rem auto; }
+.signin { margin:1rem 0; }
 .signin form { display:grid; gap:.75rem; }
-.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(360px, 1fr)); gap:1.25rem; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(540px, 1fr)); gap:1.25rem; }
 figure { margin:0; border:1px solid var(--line); border-radius:6px; padding:.75rem; }
 figcaption { font-weight:600; margin-bottom:.4rem; }
 svg text { font-family: inherit; font-size:12px; fill:var(--fg); }
@@ -280,5 +296,9 @@ mod tests {
         assert_eq!(duration(200_000), "3 min 20 s");
         assert_eq!(duration(7_500_000), "2 h 05 min");
         assert_eq!(percent(0.1234), "12.3%");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(10_222), "10,222");
+        assert_eq!(count(1_234_567), "1,234,567");
     }
 }

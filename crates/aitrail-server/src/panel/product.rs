@@ -3,7 +3,7 @@
 //! as a table and inline SVG charts. Computed by `aitrail_store::stats`.
 
 use super::charts::{bar_chart, Row};
-use super::layout::{duration, frame, percent, respond, Nav, PanelError};
+use super::layout::{count, duration, frame, percent, respond, Nav, PanelError};
 use super::session::Session;
 use super::{blocking, day_start, given};
 use crate::state::AppState;
@@ -135,7 +135,7 @@ pub async fn page(
             p.warning { "No review decisions in this period. Choose another period." }
         } @else {
             div.cards #product-totals {
-                div.card { h2 { "Decisions" } p.big { (t.decisions) } }
+                div.card { h2 { "Decisions" } p.big { (count(t.decisions)) } }
                 div.card { h2 { "Override rate" } p.big { (percent(t.override_rate())) } p.muted { (t.overrides) " rejected or modified" } }
                 div.card { h2 { "Escalation rate" } p.big { (percent(t.escalation_rate())) } p.muted { (t.escalations) " escalated" } }
                 div.card { h2 { "Review time" } p.big { (t.p50_ms.map(duration).unwrap_or_default()) } p.muted { "p50; p90 " (t.p90_ms.map(duration).unwrap_or_default()) } }
@@ -150,7 +150,7 @@ pub async fn page(
                 tbody {
                     @for (v, g) in &stats.groups {
                         tr {
-                            td { (v.model) } td { (v.prompt) } td.num { (g.decisions) }
+                            td { (v.model) } td { (v.prompt) } td.num { (count(g.decisions)) }
                             td.num { (percent(g.override_rate())) } td.num { (percent(g.escalation_rate())) }
                             td.num { (g.p50_ms.map(duration).unwrap_or_default()) } td.num { (g.p90_ms.map(duration).unwrap_or_default()) }
                         }

@@ -32,11 +32,13 @@ fn output(ev: &Map<String, Value>) -> Markup {
             let mut rest = o.clone();
             let text = rest.remove("text").unwrap_or_default();
             rest.remove("token_logprobs");
+            let details: Vec<String> = rest
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.to_string().trim_matches('"')))
+                .collect();
             html! {
-                blockquote.json { (text.as_str().unwrap_or("")) }
-                p.muted {
-                    @for (k, v) in &rest { (k) ": " (v.to_string().trim_matches('"')) "  · " }
-                }
+                blockquote.output { (text.as_str().unwrap_or("")) }
+                p.muted { (details.join(" · ")) }
             }
         }
         Some(other) => json_block(other),
@@ -248,13 +250,20 @@ pub async fn event(
         }
         h2 { "Content" }
         @if body.withheld.is_empty() {
-            @for key in ["input", "output"] { @if let Some(v) = ev.get(key) { h3 { (key) } (json_block(v)) } }
-            @if let Some(c) = ev.get("review").and_then(|r| r.get("changes")) { h3 { "changes" } (json_block(c)) }
+            @for (key, label) in [("input", "Model input"), ("output", "Model output")] {
+                @if let Some(v) = ev.get(key) { h3 { (label) } (json_block(v)) }
+            }
+            @if let Some(c) = ev.get("review").and_then(|r| r.get("changes")) { h3 { "Reviewer's changes" } (json_block(c)) }
+            @if !["input", "output"].iter().any(|k| ev.contains_key(*k)) && ev.get("review").and_then(|r| r.get("changes")).is_none() {
+                p.muted { "This event carries no model input, output or reviewer changes." }
+            }
         } @else {
             p { (withheld()) }
         }
-        h2 { "The whole entry as stored" }
-        (json_block(&Value::Object(ev.clone())))
+        details {
+            summary { "The whole event as stored (JSON)" }
+            (json_block(&Value::Object(ev.clone())))
+        }
     };
     let title = format!("Event #{}", body.seq);
     Ok(respond(
