@@ -3,7 +3,8 @@
 // Started by crates/aitrail/tests/browser.rs against `aitrail serve --demo`; can also be run
 // by hand:  AITRAIL_URL=http://127.0.0.1:8080 AITRAIL_ADMIN_TOKEN=... AITRAIL_VIEWER_TOKEN=...
 //           SCREENSHOT_DIR=target/panel-screenshots node panel.test.mjs
-// Exits non-zero on the first failed check. Prints page timings as a `PAGE_TIMINGS` line.
+// Exits non-zero on the first failed check. Prints page timings as a `PAGE_TIMINGS` line
+// (printed, never asserted: BENCHMARKS.md "Web panel").
 
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -144,7 +145,7 @@ try {
   assert.equal(await page.locator("figure svg").count(), 3, "three charts");
   await shot(page, "6-product-view");
 
-  step("page timings (median of 5, through the session)");
+  step("page timings (9 loads each through the session: median and slowest)");
   const timings = {};
   for (const [name, url] of [
     ["status", "/"], ["search", "/search?actor=rev-amara&type=review.decision"],
@@ -152,7 +153,7 @@ try {
     ["product", "/product?from=2026-06-01&to=2026-09-30&by=both"],
   ]) {
     const ms = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 9; i++) {
       const t0 = performance.now();
       const r = await context.request.get(base + url);
       await r.body();
@@ -160,7 +161,7 @@ try {
       assert.equal(r.status(), 200, url);
     }
     ms.sort((a, b) => a - b);
-    timings[name] = Math.round(ms[2] * 10) / 10;
+    timings[name] = { median_ms: Math.round(ms[4] * 10) / 10, max_ms: Math.round(ms[8] * 10) / 10 };
   }
   console.log(`PAGE_TIMINGS ${JSON.stringify(timings)}`);
 
