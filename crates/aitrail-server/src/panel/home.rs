@@ -167,7 +167,6 @@ pub async fn review(
         )?)
     })
     .await?;
-    let mut res = Redirect::to(&format!("/?reviewed={}", receipt.seq)).into_response();
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    Ok(res)
+    // 303 See Other: the browser follows with a GET, so a reload does not post again.
+    Ok(Redirect::to(&format!("/?reviewed={}", receipt.seq)).into_response())
 }

@@ -8,7 +8,6 @@
 //! recorded as `audit.accessed` through `aitrail_store::audit`, as the API's reads are;
 //! handlers parse, call the library, render.
 
-mod charts;
 mod home;
 mod layout;
 mod product;

@@ -230,8 +230,7 @@ pub async fn sign_in(
         hash,
     )?;
     let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-    let mut res = Redirect::to("/").into_response();
-    *res.status_mut() = StatusCode::SEE_OTHER;
+    let mut res = Redirect::to("/").into_response(); // 303 See Other
     res.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie)
@@ -249,8 +248,7 @@ pub async fn sign_out(
     if let Some(id) = session_id(&headers) {
         sessions.close(&id);
     }
-    let mut res = Redirect::to("/sign-in").into_response();
-    *res.status_mut() = StatusCode::SEE_OTHER;
+    let mut res = Redirect::to("/sign-in").into_response(); // 303 See Other
     res.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("aitrail_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
@@ -273,7 +271,7 @@ mod tests {
     #[test]
     fn origin_must_match_host() {
         let host = (header::HOST, "127.0.0.1:8080");
-        assert!(same_origin(&headers(&[host.clone()])).is_ok());
+        assert!(same_origin(&headers(std::slice::from_ref(&host))).is_ok());
         assert!(same_origin(&headers(&[
             host.clone(),
             (header::ORIGIN, "http://127.0.0.1:8080")
