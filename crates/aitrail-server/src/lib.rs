@@ -29,9 +29,20 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::consistency::router())
         .merge(routes::system::router())
         .merge(panel::router())
-        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// An unknown route: JSON under the API's prefixes, a readable page anywhere else.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path.starts_with("/v1/") || path == "/metrics" || path == "/healthz" {
+        error::ApiError::not_found("no such route").into_response()
+    } else {
+        panel::not_found().into_response()
+    }
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets requests in flight finish,

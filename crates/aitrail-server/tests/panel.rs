@@ -216,6 +216,18 @@ async fn sign_in_sets_a_session_cookie_and_sign_out_clears_it() {
 }
 
 #[tokio::test]
+async fn unknown_pages_are_html_and_unknown_api_routes_json() {
+    let api = Api::new();
+    let b = Browser::new(&api);
+    let p = b.get("/no-such-page").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.body.contains("no such page"), "{}", p.body);
+    let p = b.get("/v1/no-such-route").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(p.body.starts_with(r#"{"error""#), "{}", p.body);
+}
+
+#[tokio::test]
 async fn posts_from_another_origin_are_refused() {
     let api = Api::new();
     let mut b = Browser::new(&api);

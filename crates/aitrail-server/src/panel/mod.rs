@@ -40,6 +40,16 @@ pub fn router() -> Router<AppState> {
         .layer(Extension(Arc::new(Sessions::default())))
 }
 
+/// The page for a panel address that does not exist.
+pub fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    PanelError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "There is no such page in the panel.",
+    )
+    .into_response()
+}
+
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PanelError> + Send + 'static,

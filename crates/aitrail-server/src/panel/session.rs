@@ -1,7 +1,8 @@
 //! Signing in to the panel: a token is checked as bearer auth checks it, then the browser
 //! gets a session cookie holding only a random id (no Expires or Max-Age, so it lasts for
 //! the browser session; HttpOnly; SameSite=Strict). The id maps, in memory, to the token's
-//! principal; every request checks the token is still active, so revoking it signs out.
+//! principal; every request checks the token is still active, so revoking it signs out, and
+//! a session idle for 12 hours is forgotten.
 //! State-changing POSTs whose `Origin` differs from the `Host` are refused (CSRF).
 
 use super::layout::{frame, respond, Nav, PanelError};
@@ -17,14 +18,19 @@ use maud::html;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The cookie's name.
 pub const COOKIE: &str = "aitrail_session";
+
+/// A session unused this long is forgotten (the cookie itself lasts the browser session).
+pub const IDLE: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Clone)]
 struct Entry {
     principal: Principal,
     token_hash: String,
+    last_seen: Instant,
 }
 
 /// Sessions by id, in memory: a restart signs everyone out.
@@ -47,18 +53,36 @@ impl Sessions {
             )
         })?;
         let id = hex::encode(raw);
-        self.lock().insert(
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        // Sessions whose browser never signed out do not pile up.
+        sessions.retain(|_, e| now.duration_since(e.last_seen) < IDLE);
+        sessions.insert(
             id.clone(),
             Entry {
                 principal,
                 token_hash,
+                last_seen: now,
             },
         );
         Ok(id)
     }
 
+    /// The session, if it exists and was used within `IDLE`; marks it used.
     fn get(&self, id: &str) -> Option<Entry> {
-        self.lock().get(id).cloned()
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        match sessions.get_mut(id) {
+            Some(e) if now.duration_since(e.last_seen) < IDLE => {
+                e.last_seen = now;
+                Some(e.clone())
+            }
+            Some(_) => {
+                sessions.remove(id);
+                None
+            }
+            None => None,
+        }
     }
 
     fn close(&self, id: &str) {
@@ -283,6 +307,28 @@ mod tests {
         ]))
         .is_err());
         assert!(same_origin(&headers(&[host, (header::ORIGIN, "null")])).is_err());
+    }
+
+    #[test]
+    fn idle_sessions_are_forgotten() {
+        let sessions = Sessions::default();
+        let who = Principal {
+            token_id: "t".into(),
+            role: Role::Viewer,
+            tenant: "default".into(),
+        };
+        let id = sessions.open(who.clone(), "h".into()).unwrap();
+        assert!(sessions.get(&id).is_some());
+        let Some(long_ago) = Instant::now().checked_sub(IDLE + Duration::from_secs(1)) else {
+            return; // the clock started less than IDLE ago: nothing to age
+        };
+        sessions.lock().get_mut(&id).unwrap().last_seen = long_ago;
+        assert!(sessions.get(&id).is_none());
+        assert!(sessions.lock().is_empty());
+        let stale = sessions.open(who.clone(), "h".into()).unwrap();
+        sessions.lock().get_mut(&stale).unwrap().last_seen = long_ago;
+        let fresh = sessions.open(who, "h".into()).unwrap();
+        assert_eq!(sessions.lock().keys().collect::<Vec<_>>(), vec![&fresh]);
     }
 
     #[test]
