@@ -316,6 +316,35 @@ async fn search_timeline_and_event_pages_for_an_auditor() {
     .unwrap();
     let p = b.get(&format!("/events/{id}")).await;
     assert!(p.body.contains("checkpoint #1</strong>"), "{}", p.body);
+    assert!(p.body.contains("Not anchored outside aitrail yet"));
+    // What `aitrail anchor` records when it keeps checkpoint 1 (18 entries) at an anchor.
+    let anchored = aitrail_core::event::Event::from_value(
+        json!({"type": "audit.anchored", "task_id": "aitrail.audit", "occurred_at": "2026-04-01T10:00:00Z",
+               "actor": {"kind": "system", "id": "aitrail"},
+               "attributes": {"anchor": "dir:/mnt/worm", "checkpoint": {"number": 1, "size": 18, "root": "00"}, "location": "/mnt/worm/default/1.note"}}),
+        aitrail_core::event::Origin::Aitrail,
+    )
+    .unwrap();
+    let prepared = aitrail_core::entry::PreparedEvent::new(anchored, b"k").unwrap();
+    api.state
+        .sequencer
+        .append("default", vec![prepared])
+        .unwrap();
+    let p = b.get(&format!("/events/{id}")).await;
+    assert!(
+        p.body.contains(
+            "Anchored at <code>dir:/mnt/worm</code> in checkpoint #1 on 2026-04-01 10:00:00 UTC"
+        ),
+        "{}",
+        p.body
+    );
+    let p = b.get("/").await;
+    assert!(
+        p.body
+            .contains("checkpoint #1</p><p>at <code>dir:/mnt/worm</code>"),
+        "{}",
+        p.body
+    );
     let p = b.get(&format!("/events/{id}/proof.json")).await;
     assert_eq!(p.status, StatusCode::OK);
     let proof: Value = serde_json::from_str(&p.body).unwrap();
@@ -330,7 +359,7 @@ async fn search_timeline_and_event_pages_for_an_auditor() {
         .collect();
     assert_eq!(
         actions,
-        ["search", "timeline", "timeline", "read", "read", "proof"]
+        ["search", "timeline", "timeline", "read", "read", "read", "status", "proof"]
     );
 }
 

@@ -237,6 +237,7 @@ blockquote.output { margin:.3rem 0; padding:.5rem 1rem; border-left:4px solid va
 details { margin:.5rem 0; } summary { cursor:pointer; font-weight:600; }
 h1 { font-size:1.5rem; margin:.5rem 0 1rem; }
 h2 { font-size:1.15rem; margin:1.75rem 0 .6rem; }
+h3 { font-size:1rem; margin:1rem 0 .3rem; }
 a { color:var(--accent); }
 :focus-visible { outline:3px solid #fb8f44; outline-offset:2px; }
 form.filters { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:.75rem 1rem; align-items:end;
