@@ -3,12 +3,14 @@
 //! [`app`] builds the router from an [`state::AppState`], so tests drive it with
 //! `tower::ServiceExt::oneshot`; [`serve`] runs it with graceful shutdown. Handlers parse,
 //! call the library, render: no SQL here. Every `/v1` route and `/metrics` needs a bearer
-//! token ([`auth::Principal`]); errors are one JSON shape ([`error::ApiError`]).
+//! token ([`auth::Principal`]); errors are one JSON shape ([`error::ApiError`]). The web
+//! panel ([`panel`]) is served at `/` with its own sign-in and session cookie.
 
 pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod panel;
 pub mod routes;
 pub mod state;
 
@@ -26,9 +28,21 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::checkpoint::router())
         .merge(routes::consistency::router())
         .merge(routes::system::router())
-        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .merge(panel::router())
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// An unknown route: JSON under the API's prefixes, a readable page anywhere else.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path.starts_with("/v1/") || path == "/metrics" || path == "/healthz" {
+        error::ApiError::not_found("no such route").into_response()
+    } else {
+        panel::not_found().into_response()
+    }
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets requests in flight finish,

@@ -106,6 +106,17 @@ impl Metrics {
         self.verify_timestamp.get_or_create(&l).set(at_unix);
     }
 
+    /// The last verification of `log` since start: (ok, entries, Unix seconds), if any ran.
+    pub fn last_verification(&self, log: &str) -> Option<(bool, u64, i64)> {
+        let l = LogLabel {
+            log: log.to_owned(),
+        };
+        let at = self.verify_timestamp.get(&l)?.get();
+        let ok = self.verify_ok.get(&l)?.get() == 1;
+        let entries = self.verify_entries.get(&l)?.get();
+        Some((ok, u64::try_from(entries).unwrap_or(0), at))
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -30,6 +30,8 @@ pub mod postgres;
 pub mod query;
 pub mod sequencer;
 pub mod sqlite;
+pub mod stats;
+pub mod status;
 pub mod store;
 pub mod tokens;
 pub mod verify;

@@ -261,31 +261,39 @@ pub async fn proof(
     who.require_read(Role::Auditor)?;
     let log = who.log().to_owned();
     let reader = super::query::reader(&who);
-    let proof = blocking(move || {
-        let store = st.store.as_ref();
-        let proof = match aitrail_store::log::prove(store, &log, &id)? {
-            Some(p) => p,
-            None => {
-                let signer = st.keys.signer(&log).map_err(ApiError::internal)?;
-                aitrail_store::log::checkpoint(store, &log, &signer, now_micros())?;
-                aitrail_store::log::prove(store, &log, &id)?.ok_or_else(|| {
-                    ApiError::internal("no checkpoint covers the entry after signing one")
-                })?
-            }
-        };
-        aitrail_store::audit::record_access(
-            &st.sequencer,
-            &log,
-            &reader,
-            "proof",
-            json!({"event_id": id}),
-            1,
-            None,
-        )?;
-        Ok(proof)
-    })
-    .await?;
+    let proof = blocking(move || prove_event(&st, &log, &id, &reader)).await?;
     Ok(Json(
         serde_json::to_value(proof).map_err(ApiError::internal)?,
     ))
+}
+
+/// The proof of one event (signing a checkpoint first when none covers it yet), recorded as
+/// a read (`audit.accessed`, action `proof`). Blocking; shared with the web panel.
+pub fn prove_event(
+    st: &AppState,
+    log: &str,
+    id: &str,
+    reader: &aitrail_store::audit::Reader,
+) -> Result<aitrail_core::proof::Proof, ApiError> {
+    let store = st.store.as_ref();
+    let proof = match aitrail_store::log::prove(store, log, id)? {
+        Some(p) => p,
+        None => {
+            let signer = st.keys.signer(log).map_err(ApiError::internal)?;
+            aitrail_store::log::checkpoint(store, log, &signer, now_micros())?;
+            aitrail_store::log::prove(store, log, id)?.ok_or_else(|| {
+                ApiError::internal("no checkpoint covers the entry after signing one")
+            })?
+        }
+    };
+    aitrail_store::audit::record_access(
+        &st.sequencer,
+        log,
+        reader,
+        "proof",
+        json!({"event_id": id}),
+        1,
+        None,
+    )?;
+    Ok(proof)
 }

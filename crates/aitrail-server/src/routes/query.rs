@@ -297,8 +297,20 @@ pub async fn export_events(
         other => return Err(bad("format", format!("{other:?}: expected csv or ndjson"))),
     };
     let filter = f.to_filter(&st.keys.subject_key())?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let log = who.log().to_owned();
+    Ok(stream_export(st, log, reader(&who), filter, format))
+}
+
+/// Streams every event of `log` matching `filter` as an attachment and records the export
+/// (`audit.accessed`, action `export`) once it is complete. Shared with the web panel.
+pub fn stream_export(
+    st: AppState,
+    log: String,
+    reader: Reader,
+    filter: Filter,
+    format: Format,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             tx: tx.clone(),
@@ -323,7 +335,7 @@ pub async fn export_events(
                 if let Err(e) = record_access(
                     &st.sequencer,
                     &log,
-                    &reader(&who),
+                    &reader,
                     "export",
                     asked,
                     rows,
@@ -346,7 +358,7 @@ pub async fn export_events(
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
     };
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, ctype.to_owned()),
             (
@@ -356,7 +368,7 @@ pub async fn export_events(
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 const CHUNK: usize = 64 * 1024;
