@@ -4,10 +4,10 @@
 use super::filters::to_filter;
 use super::Ctx;
 use crate::args::{ExportArgs, ExportFormat};
-use crate::progress::spinner;
+use crate::progress::{bar, spinner};
 use aitrail_store::audit::record_access;
 use aitrail_store::export::{export, Format};
-use aitrail_store::query::Query;
+use aitrail_store::query::{Filter, Query};
 use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
@@ -25,14 +25,25 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            let sp = spinner("exporting");
+            // Without a filter the total is the log's size, known at once: a bar. With one,
+            // counting first would cost a second pass: a spinner with the count so far.
+            let sp = if query.filter == Filter::default() {
+                bar(ctx.store.head(&ctx.log)?.size, "export", false)
+            } else {
+                spinner("exporting")
+            };
             let rows = export(
                 ctx.store.as_ref(),
                 &ctx.log,
                 &query,
                 format,
                 &mut out,
-                &mut |n| sp.set_message(format!("exported {n} rows")),
+                &mut |n| {
+                    sp.set_position(n);
+                    if sp.length().is_none() {
+                        sp.set_message(format!("exported {n} rows"));
+                    }
+                },
             )?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             sp.finish_and_clear();
