@@ -226,7 +226,18 @@ fn any_bytes<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Cow
 /// `ids` bounds the row ids searched (the log's, or fewer: `recorded_ids`).
 fn query_sql(log_id: i64, ids: (i64, i64), q: &Query) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
-    let mut sql = format!("SELECT {ENTRY_COLUMNS}, occurred_at FROM entries WHERE log_id = ?1 AND id >= ?2 AND id < ?3");
+    let f = &q.filter;
+    // In recorded order the rows come in row-id order from the range `ids`; unless a selective
+    // filter (task, actor, subject) has an index of its own, `+log_id` keeps SQLite from
+    // walking an index on log_id over the whole log and sorting it, and reads the row-id
+    // range instead, stopping at the page's end.
+    let selective = f.task_id.is_some() || f.actor_id.is_some() || f.subject_ref.is_some();
+    let log_col = if f.time == TimeField::Recorded && !selective {
+        "+log_id"
+    } else {
+        "log_id"
+    };
+    let mut sql = format!("SELECT {ENTRY_COLUMNS}, occurred_at FROM entries WHERE {log_col} = ?1 AND id >= ?2 AND id < ?3");
     let mut params = vec![V::Integer(log_id), V::Integer(ids.0), V::Integer(ids.1)];
     let mut eq = |sql: &mut String, col: &str, v: &Option<String>| {
         if let Some(v) = v {
@@ -234,7 +245,6 @@ fn query_sql(log_id: i64, ids: (i64, i64), q: &Query) -> (String, Vec<rusqlite::
             sql.push_str(&format!(" AND {col} = ?{}", params.len()));
         }
     };
-    let f = &q.filter;
     eq(&mut sql, "task_id", &f.task_id);
     eq(&mut sql, "actor_id", &f.actor_id);
     eq(&mut sql, "model_name", &f.model_name);
