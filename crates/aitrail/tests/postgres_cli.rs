@@ -155,7 +155,7 @@ fn init_migrates_once_and_creates_the_application_role() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("is up to date (version 1)"),
+        stderr(&out).contains("is up to date (version 2)"),
         "{}",
         stderr(&out)
     );

@@ -22,14 +22,21 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append new ones; never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "entries partitioned by day, entry_keys, nodes, checkpoints, tokens, write-once",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "entries partitioned by day, entry_keys, nodes, checkpoints, tokens, write-once",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "subject_keys: data keys of subjects, deletable (erasure)",
+        sql: super::keys::V2,
+    },
+];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[
@@ -314,6 +321,8 @@ pub fn grants_sql(role: &str) -> String {
     for t in APP_WRITES {
         sql += &format!("GRANT SELECT, INSERT ON aitrail.{t} TO {role};\n");
     }
+    // The one exception to append-only: erasure deletes a subject's data key.
+    sql += &format!("GRANT SELECT, INSERT, DELETE ON aitrail.subject_keys TO {role};\n");
     sql
 }
 
@@ -422,7 +431,8 @@ mod tests {
     fn the_app_role_gets_select_and_insert_only() {
         let sql = grants_sql("app\"x");
         assert!(sql.contains("TO \"app\"\"x\""));
-        for line in sql.lines() {
+        // The key table is the one exception (erasure), and only DELETE is added there.
+        for line in sql.lines().filter(|l| !l.contains("aitrail.subject_keys")) {
             assert!(
                 !line.contains("UPDATE") && !line.contains("DELETE") && !line.contains("TRUNCATE"),
                 "{line}"
