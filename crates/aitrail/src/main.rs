@@ -4,6 +4,7 @@ mod anchors;
 mod args;
 mod commands;
 mod data;
+mod pii_config;
 mod progress;
 mod sample;
 
@@ -52,6 +53,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Timeline(a) => commands::timeline::run(&Ctx::open(cli)?, a).map(ok),
         Command::Export(a) => commands::export::run(&Ctx::open(cli)?, a).map(ok),
         Command::Review(a) => commands::review::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Erase(a) => commands::erase::run(&Ctx::open(cli)?, a).map(ok),
         Command::Serve(a) => commands::serve::run(cli, a).map(ok),
         Command::Token(t) => commands::token::run(cli, t).map(ok),
     }

@@ -6,6 +6,7 @@ pub mod bench_http;
 pub mod bench_pg;
 pub mod checkpoint;
 pub mod demo;
+pub mod erase;
 pub mod export;
 pub mod filters;
 pub mod ingest;
