@@ -363,6 +363,9 @@ pub enum BenchWhat {
     Proof,
     /// HTTP ingest over loopback vs embedded, and single-event latency at a fixed rate.
     Http,
+    /// The free-text PII scan in MB/s beside a byte count and a regex per kind, and the
+    /// cost of the PII policy per event.
+    Pii,
     /// PostgreSQL ingest vs plain COPY and a naive hash-chain trigger, and forks under
     /// concurrency; needs `--store postgres://...` (a user who may CREATE DATABASE).
     Postgres,

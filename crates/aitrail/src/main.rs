@@ -42,6 +42,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
         Command::Anchor(a) => commands::anchor::run(&Ctx::open(cli)?, a),
         Command::Demo(a) => commands::demo::run(cli, a),
+        Command::Bench(a) if matches!(a.what, args::BenchWhat::Pii) => {
+            commands::bench_pii::run().map(ok)
+        }
         Command::Bench(a) if matches!(a.what, args::BenchWhat::Http) => {
             commands::bench_http::run(a).map(ok)
         }

@@ -137,10 +137,7 @@ pub fn token(key: &[u8], kind: Kind, value: &str) -> String {
 /// Applies the policy to one string: every finding redacted, tokenised or kept.
 pub fn rewrite_text<'t>(text: &'t str, policy: &Policy, key: &[u8]) -> Cow<'t, str> {
     let found = scan::scan(text);
-    if found
-        .iter()
-        .all(|f| policy.action(f.kind) == Action::Keep)
-    {
+    if found.iter().all(|f| policy.action(f.kind) == Action::Keep) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16 * found.len());
@@ -167,12 +164,8 @@ fn rewrite_value(v: &mut Value, policy: &Policy, key: &[u8]) {
                 *s = new;
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|x| rewrite_value(x, policy, key)),
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|x| rewrite_value(x, policy, key)),
+        Value::Array(items) => items.iter_mut().for_each(|x| rewrite_value(x, policy, key)),
+        Value::Object(map) => map.values_mut().for_each(|x| rewrite_value(x, policy, key)),
         _ => {}
     }
 }

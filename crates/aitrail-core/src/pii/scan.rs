@@ -212,15 +212,22 @@ fn digits_at(s: &[u8], i: usize, max: usize) -> usize {
 /// US SSN `AAA-GG-SSSS` (dashes required): area not 000, 666 or 9xx; group and serial not 0.
 fn ssn(s: &[u8], i: usize) -> Option<usize> {
     let t = s.get(i..i + 11)?;
-    let shape = t
-        .iter()
-        .enumerate()
-        .all(|(k, &c)| if k == 3 || k == 6 { c == b'-' } else { c.is_ascii_digit() });
+    let shape = t.iter().enumerate().all(|(k, &c)| {
+        if k == 3 || k == 6 {
+            c == b'-'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
     if !shape || !ends(s, i + 11) {
         return None;
     }
     let area = &t[..3];
-    if area == b"000" || area == b"666" || area[0] == b'9' || &t[4..6] == b"00" || &t[7..] == b"0000"
+    if area == b"000"
+        || area == b"666"
+        || area[0] == b'9'
+        || &t[4..6] == b"00"
+        || &t[7..] == b"0000"
     {
         return None;
     }

@@ -107,7 +107,12 @@ pub fn sealed_with(value: &Value) -> Option<(&str, &str)> {
 }
 
 /// Opens a sealed value with its data key.
-pub fn open(event_id: &str, field: &str, sealed: &Value, key: &DataKey) -> Result<Value, SealError> {
+pub fn open(
+    event_id: &str,
+    field: &str,
+    sealed: &Value,
+    key: &DataKey,
+) -> Result<Value, SealError> {
     let bad = |detail: &str| SealError::Malformed {
         field: field.to_owned(),
         detail: detail.to_owned(),
@@ -121,7 +126,9 @@ pub fn open(event_id: &str, field: &str, sealed: &Value, key: &DataKey) -> Resul
         return Err(bad("unknown alg"));
     }
     let nonce = B64.decode(text("nonce")?).map_err(|_| bad("nonce"))?;
-    let ciphertext = B64.decode(text("ciphertext")?).map_err(|_| bad("ciphertext"))?;
+    let ciphertext = B64
+        .decode(text("ciphertext")?)
+        .map_err(|_| bad("ciphertext"))?;
     if nonce.len() != 12 {
         return Err(bad("nonce length"));
     }

@@ -27,27 +27,67 @@ fn reference_is_keyed_and_normalised() {
 #[test]
 fn realistic_positives() {
     let cases: &[(&str, Kind, &str)] = &[
-        ("Contact ada.lovelace+loans@example.co.uk today", Kind::Email, "ada.lovelace+loans@example.co.uk"),
-        ("mail: J.Smith@Bank-Example.com.", Kind::Email, "J.Smith@Bank-Example.com"),
-        ("call +44 20 7946 0958 after 5", Kind::Phone, "+44 20 7946 0958"),
+        (
+            "Contact ada.lovelace+loans@example.co.uk today",
+            Kind::Email,
+            "ada.lovelace+loans@example.co.uk",
+        ),
+        (
+            "mail: J.Smith@Bank-Example.com.",
+            Kind::Email,
+            "J.Smith@Bank-Example.com",
+        ),
+        (
+            "call +44 20 7946 0958 after 5",
+            Kind::Phone,
+            "+44 20 7946 0958",
+        ),
         ("call +1 (555) 123-4567", Kind::Phone, "+1 (555) 123-4567"),
         ("phone (555) 123-4567.", Kind::Phone, "(555) 123-4567"),
         ("tel 555-123-4567", Kind::Phone, "555-123-4567"),
         ("mobile 020 7946 0958", Kind::Phone, "020 7946 0958"),
         ("+4915112345678", Kind::Phone, "+4915112345678"),
-        ("card 4111 1111 1111 1111 exp 12/27", Kind::Card, "4111 1111 1111 1111"),
-        ("card 4111-1111-1111-1111", Kind::Card, "4111-1111-1111-1111"),
+        (
+            "card 4111 1111 1111 1111 exp 12/27",
+            Kind::Card,
+            "4111 1111 1111 1111",
+        ),
+        (
+            "card 4111-1111-1111-1111",
+            Kind::Card,
+            "4111-1111-1111-1111",
+        ),
         ("pan=5500005555555559;", Kind::Card, "5500005555555559"),
         ("amex 3782 822463 10005", Kind::Card, "3782 822463 10005"),
         ("SSN 123-45-6789 on file", Kind::Ssn, "123-45-6789"),
-        ("IBAN DE89 3704 0044 0532 0130 00 please", Kind::Iban, "DE89 3704 0044 0532 0130 00"),
-        ("to GB82WEST12345698765432.", Kind::Iban, "GB82WEST12345698765432"),
+        (
+            "IBAN DE89 3704 0044 0532 0130 00 please",
+            Kind::Iban,
+            "DE89 3704 0044 0532 0130 00",
+        ),
+        (
+            "to GB82WEST12345698765432.",
+            Kind::Iban,
+            "GB82WEST12345698765432",
+        ),
         ("from 192.168.1.20 at", Kind::Ip, "192.168.1.20"),
         ("client ip=10.0.0.255,", Kind::Ip, "10.0.0.255"),
-        ("v6 2001:db8:85a3::8a2e:370:7334 seen", Kind::Ip, "2001:db8:85a3::8a2e:370:7334"),
+        (
+            "v6 2001:db8:85a3::8a2e:370:7334 seen",
+            Kind::Ip,
+            "2001:db8:85a3::8a2e:370:7334",
+        ),
         ("loopback ::1", Kind::Ip, "::1"),
-        ("fe80::1ff:fe23:4567:890a%eth0", Kind::Ip, "fe80::1ff:fe23:4567:890a"),
-        ("2001:0db8:0000:0000:0000:ff00:0042:8329", Kind::Ip, "2001:0db8:0000:0000:0000:ff00:0042:8329"),
+        (
+            "fe80::1ff:fe23:4567:890a%eth0",
+            Kind::Ip,
+            "fe80::1ff:fe23:4567:890a",
+        ),
+        (
+            "2001:0db8:0000:0000:0000:ff00:0042:8329",
+            Kind::Ip,
+            "2001:0db8:0000:0000:0000:ff00:0042:8329",
+        ),
     ];
     for (text, kind, want) in cases {
         assert_eq!(kinds(text), vec![(*kind, *want)], "in {text:?}");
@@ -97,10 +137,16 @@ fn policy_tokens_redaction_and_keep() {
     let p = Policy::default();
     let out = rewrite_text(text, &p, b"k");
     let tok = token(b"k", Kind::Email, "ada@example.com");
-    assert!(tok.starts_with("⟦EMAIL:") && tok.chars().count() == 20, "{tok}");
+    assert!(
+        tok.starts_with("⟦EMAIL:") && tok.chars().count() == 20,
+        "{tok}"
+    );
     assert_eq!(
         out,
-        format!("write to {tok} or {tok}, SSN {}", token(b"k", Kind::Ssn, "123-45-6789"))
+        format!(
+            "write to {tok} or {tok}, SSN {}",
+            token(b"k", Kind::Ssn, "123-45-6789")
+        )
     );
     assert_ne!(tok, token(b"other key", Kind::Email, "ada@example.com"));
     let mut p = Policy::default();
@@ -134,9 +180,18 @@ fn protect_seals_content_and_reveals_it() {
     p.fields = vec!["attributes.email".into()];
     protect(&mut ev, &p, b"tenant", Some(&key())).unwrap();
     let text = serde_json::to_string(&ev).unwrap();
-    assert!(!text.contains("ada@example.com") && !text.contains("555-123-4567"), "{text}");
-    assert_eq!(ev["subject"]["ref"], json!(subject_ref(b"tenant", "ada@example.com")));
-    assert!(ev["attributes"]["email"].as_str().unwrap().starts_with("ref:"));
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("555-123-4567"),
+        "{text}"
+    );
+    assert_eq!(
+        ev["subject"]["ref"],
+        json!(subject_ref(b"tenant", "ada@example.com"))
+    );
+    assert!(ev["attributes"]["email"]
+        .as_str()
+        .unwrap()
+        .starts_with("ref:"));
     assert_eq!(ev["input"]["encrypted"]["alg"], "A256GCM");
     assert!(ev["review"]["changes"]["encrypted"].is_object());
     assert_eq!(ev["review"]["decision"], "modify");
@@ -167,7 +222,13 @@ fn wrapped_keys_open_only_with_their_kek() {
     let kek = seal::kek(b"tenant");
     let k = key();
     let w = seal::wrap(&kek, &k);
-    assert_eq!(seal::unwrap(&kek, &k.subject_ref, &k.key_id, &w), Some(k.clone()));
-    assert_eq!(seal::unwrap(&seal::kek(b"other"), &k.subject_ref, &k.key_id, &w), None);
+    assert_eq!(
+        seal::unwrap(&kek, &k.subject_ref, &k.key_id, &w),
+        Some(k.clone())
+    );
+    assert_eq!(
+        seal::unwrap(&seal::kek(b"other"), &k.subject_ref, &k.key_id, &w),
+        None
+    );
     assert_eq!(seal::unwrap(&kek, &k.subject_ref, "ffff", &w), None);
 }

@@ -4,6 +4,7 @@ pub mod anchor;
 pub mod bench;
 pub mod bench_http;
 pub mod bench_pg;
+pub mod bench_pii;
 pub mod checkpoint;
 pub mod demo;
 pub mod erase;
