@@ -111,14 +111,16 @@ pub fn erasure_destroys_one_subjects_content(store: Arc<dyn Store>) -> Vec<u8> {
     assert_eq!(ada.len(), 2);
     assert_eq!(ada[0]["output"]["text"], "ADA-SECRET-7731: approve");
     let ada_ref = subject_ref(TENANT_KEY, ADA);
-    let wrapped = store.subject_keys(LOG, &[ada_ref.clone()]).unwrap()[0]
+    let wrapped = store
+        .subject_keys(LOG, std::slice::from_ref(&ada_ref))
+        .unwrap()[0]
         .wrapped
         .clone();
 
     let erasure = erase_subject(&seq, LOG, &reader(), &ada_ref, Some("Art. 17 request")).unwrap();
     assert_eq!(erasure.entries, 2);
     assert!(store
-        .subject_keys(LOG, &[ada_ref.clone()])
+        .subject_keys(LOG, std::slice::from_ref(&ada_ref))
         .unwrap()
         .is_empty());
 

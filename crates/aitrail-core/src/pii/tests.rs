@@ -176,8 +176,10 @@ fn protect_seals_content_and_reveals_it() {
         "rationale": {"note": "called 555-123-4567"},
         "attributes": {"email": "ada@example.com", "n": 3}});
     let mut ev = raw.as_object().unwrap().clone();
-    let mut p = Policy::default();
-    p.fields = vec!["attributes.email".into()];
+    let p = Policy {
+        fields: vec!["attributes.email".into()],
+        ..Policy::default()
+    };
     protect(&mut ev, &p, b"tenant", Some(&key())).unwrap();
     let text = serde_json::to_string(&ev).unwrap();
     assert!(

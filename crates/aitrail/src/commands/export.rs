@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let tenant_key = ctx.data.tenant_key(&ctx.log)?;
     let filter = to_filter(&args.filter, &tenant_key)?;
     let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
-    let mut keyring = (!args.sealed).then_some(&mut keyring);
+    let keyring = (!args.sealed).then_some(&mut keyring);
     let query = Query {
         filter,
         ..Query::default()
@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 format,
                 &mut out,
                 &mut |n| sp.set_message(format!("exported {n} rows")),
-                keyring.as_deref_mut(),
+                keyring,
             )?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             sp.finish_and_clear();
@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 format,
                 &mut out,
                 &mut |_| {},
-                keyring.as_deref_mut(),
+                keyring,
             )?
         }
     };
