@@ -251,14 +251,14 @@ impl DataDir {
                     .or(config.get_user())
                     .unwrap_or("postgres");
                 eprintln!(
-                    "created the role {name}: SELECT and INSERT on aitrail's tables, nothing else. \
+                    "created the role {name}: SELECT and INSERT on aitrail's tables (and DELETE on the key table, for erasure), nothing else. \
                      Its password is shown only this once; run aitrail as it with:\n  --store '{}'",
                     pg::scratch::url_for(&config, &name, Some(&password), dbname)
                 );
             }
             Some(pg::AppRole::Granted { name }) => {
                 eprintln!(
-                    "the role {name} exists; its grants (SELECT and INSERT only) are in place"
+                    "the role {name} exists; its grants (SELECT and INSERT only; DELETE on the key table) are in place"
                 )
             }
             Some(pg::AppRole::Skipped { name, reason, sql }) => eprintln!(

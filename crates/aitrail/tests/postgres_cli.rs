@@ -136,7 +136,7 @@ fn ndjson(first: usize, n: usize) -> String {
 fn init_migrates_once_and_creates_the_application_role() {
     let Some(t) = PgTrail::new() else { return };
     assert!(
-        t.init_stderr.contains("migrated from version 0 to 1"),
+        t.init_stderr.contains("migrated from version 0 to 2"),
         "{}",
         t.init_stderr
     );
