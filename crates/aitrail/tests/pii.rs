@@ -161,7 +161,7 @@ fn raw_pii_never_reaches_the_files_and_erasure_shreds_one_subject() {
         "--subject",
         ADA,
         "--reason",
-        "Art. 17 request of 2026-03-02",
+        "Art. 17 request of 2026-03-02 by ada.lovelace@example.com",
     ]);
     assert!(erased.contains("content of 2 entries"), "{erased}");
     let ada = search(&t, &["--subject", ADA]);
@@ -185,6 +185,12 @@ fn raw_pii_never_reaches_the_files_and_erasure_shreds_one_subject() {
     );
     let verify = t.ok(&["verify", "--json"]);
     assert_eq!(serde_json::from_str::<Value>(&verify).unwrap()["ok"], true);
+    for (path, bytes) in t.files() {
+        for raw in [ADA, "ada.lovelace@example.com", "approve loan-a"] {
+            let shown = path.display();
+            assert!(!contains(&bytes, raw), "{raw:?} in {shown} after erase");
+        }
+    }
     let again = t.run_stdin(&["erase", "--subject", ADA], "");
     assert_eq!(again.status.code(), Some(2));
 }

@@ -234,3 +234,36 @@ fn wrapped_keys_open_only_with_their_kek() {
     );
     assert_eq!(seal::unwrap(&kek, &k.subject_ref, "ffff", &w), None);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(text: &str) {
+        let found = scan(text);
+        let mut end = 0;
+        for f in &found {
+            assert!(
+                f.range.start >= end && f.range.start < f.range.end,
+                "{found:?}"
+            );
+            assert!(text.is_char_boundary(f.range.start) && text.is_char_boundary(f.range.end));
+            end = f.range.end;
+        }
+        // Rewriting is stable: nothing in the output is found again.
+        let out = rewrite_text(text, &Policy::default(), b"k");
+        assert!(scan(&out).is_empty(), "{text:?} -> {out:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn any_text(text in "\\PC{0,200}") {
+            check(&text);
+        }
+
+        #[test]
+        fn text_dense_in_pii_characters(text in "[0-9a-fA-Z@.:+() \\-⟦⟧é_/]{0,120}") {
+            check(&text);
+        }
+    }
+}

@@ -81,6 +81,11 @@ pub async fn erase(
         (None, Some(_)) => return Err(bad("subject_ref: expected 64 lowercase hex digits".into())),
         _ => return Err(bad("give exactly one of subject_id and subject_ref".into())),
     };
+    // The reason is free text too: the tenant's policy applies to it.
+    let reason = req.reason.as_deref().map(|r| {
+        aitrail_core::pii::rewrite_text(r, &st.keys.pii_policy(&log), &st.keys.tenant_key(&log))
+            .into_owned()
+    });
     let reader = super::query::reader(&who);
     let seq = st.sequencer.clone();
     let erasure = blocking(move || {
@@ -89,7 +94,7 @@ pub async fn erase(
             &log,
             &reader,
             &subject_ref,
-            req.reason.as_deref(),
+            reason.as_deref(),
         )?)
     })
     .await?;

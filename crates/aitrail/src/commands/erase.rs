@@ -10,9 +10,10 @@ use aitrail_store::keys::erase_subject;
 use anyhow::{bail, Result};
 
 pub fn run(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
+    let tenant_key = ctx.data.tenant_key(&ctx.log)?;
     let subject_ref = match (&args.subject, &args.subject_ref) {
         (Some(id), None) if !id.trim().is_empty() => {
-            aitrail_core::pii::subject_ref(&ctx.data.tenant_key(&ctx.log)?, id)
+            aitrail_core::pii::subject_ref(&tenant_key, id)
         }
         (None, Some(r))
             if r.len() == 64
@@ -24,12 +25,16 @@ pub fn run(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
         (None, Some(r)) => bail!("--subject-ref {r:?}: expected 64 lowercase hex digits"),
         _ => bail!("give --subject ID or --subject-ref REF"),
     };
+    // The reason is free text too: the tenant's policy applies to it.
+    let reason = args.reason.as_deref().map(|r| {
+        aitrail_core::pii::rewrite_text(r, &ctx.data.pii.policy(&ctx.log), &tenant_key).into_owned()
+    });
     let erasure = erase_subject(
         &ctx.sequencer(),
         &ctx.log,
         &ctx.reader(),
         &subject_ref,
-        args.reason.as_deref(),
+        reason.as_deref(),
     )?;
     println!(
         "erased subject {} in log {:?}: data key {} destroyed; the content of {} entries can no longer be read; recorded as audit.erased at seq {}",
