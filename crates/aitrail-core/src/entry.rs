@@ -24,6 +24,23 @@ impl PreparedEvent {
     /// the event is canonicalized.
     pub fn new(mut event: crate::event::Event, subject_key: &[u8]) -> Result<Self> {
         crate::pii::pseudonymise_subject(&mut event.value, subject_key);
+        Self::finish(event)
+    }
+
+    /// Prepares a validated event under a tenant's PII policy (`pii::protect`): PII fields
+    /// referenced, free text scanned, `subject.id` referenced and, with `data_key` (the
+    /// subject's key, when the policy encrypts), the content fields sealed.
+    pub fn protected(
+        mut event: crate::event::Event,
+        policy: &crate::pii::Policy,
+        tenant_key: &[u8],
+        data_key: Option<&crate::pii::seal::DataKey>,
+    ) -> Result<Self> {
+        crate::pii::protect(&mut event.value, policy, tenant_key, data_key)?;
+        Self::finish(event)
+    }
+
+    fn finish(event: crate::event::Event) -> Result<Self> {
         let index = crate::event::IndexFields::of(&event.value);
         let value = Value::Object(event.value);
         Ok(PreparedEvent {

@@ -4,7 +4,8 @@
 //! to trust. The path of an event:
 //!
 //! 1. [`event::Event`] validates the wire JSON, reporting every problem by field path.
-//! 2. [`pii`] replaces `subject.id` by a keyed reference.
+//! 2. [`pii`] replaces `subject.id` (and fields a policy names) by keyed references, rewrites
+//!    PII found in free text, and seals the content of events about a subject.
 //! 3. [`entry`] builds the stored record and its RFC 8785 entry bytes ([`canonical`]).
 //! 4. [`merkle`] hashes the bytes into an RFC 6962 tree; [`chain`] links every entry to the
 //!    one before.

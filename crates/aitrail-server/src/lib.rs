@@ -25,6 +25,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::events::router())
         .merge(routes::query::router())
+        .merge(routes::subjects::router())
         .merge(routes::checkpoint::router())
         .merge(routes::consistency::router())
         .merge(routes::system::router())

@@ -14,13 +14,14 @@ use utoipa::{Modify, OpenApi};
         crate::routes::query::timeline,
         crate::routes::query::export_events,
         crate::routes::query::review,
+        crate::routes::subjects::erase,
         crate::routes::checkpoint::latest,
         crate::routes::consistency::consistency,
         crate::routes::system::health,
         crate::routes::system::metrics,
         crate::routes::system::openapi,
     ),
-    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail, crate::routes::consistency::ConsistencyBody, crate::routes::query::Page, crate::routes::query::ReviewRequest)),
+    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail, crate::routes::consistency::ConsistencyBody, crate::routes::query::Page, crate::routes::query::ReviewRequest, crate::routes::subjects::EraseRequest, crate::routes::subjects::ErasureBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -13,6 +13,18 @@ pub trait Keys: Send + Sync {
     fn signer(&self, log: &str) -> Result<Arc<Signer>, String>;
     /// The HMAC key for subject references.
     fn subject_key(&self) -> Arc<Vec<u8>>;
+    /// The tenant key of `log`: subject references, PII tokens, and the key-encryption key
+    /// of its subjects' data keys. Default: `subject_key()` for every log.
+    fn tenant_key(&self, log: &str) -> Arc<Vec<u8>> {
+        let _ = log;
+        self.subject_key()
+    }
+    /// The PII policy of `log` (from the tenant's configuration). Default: everything
+    /// pseudonymized, content of events about a subject encrypted.
+    fn pii_policy(&self, log: &str) -> Arc<aitrail_core::pii::Policy> {
+        let _ = log;
+        Arc::new(aitrail_core::pii::Policy::default())
+    }
 }
 
 /// Server settings.

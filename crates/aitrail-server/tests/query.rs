@@ -241,10 +241,12 @@ async fn export_streams_csv_and_verifiable_ndjson() {
         .all(|r| r[col("type")] == *"review.decision" && !r[col("leaf_hash")].is_empty()));
     assert!(text.contains("\r\n"), "RFC 4180 line ends");
 
+    // `sealed=true`: the stored entry bytes, sealed content and all, each line verifiable.
+    // (By default sealed content is opened, and such lines no longer hash to their leaf.)
     let (s, body) = api
         .call(
             Method::GET,
-            "/v1/export?format=ndjson",
+            "/v1/export?format=ndjson&sealed=true",
             Some(&auditor),
             None,
             axum::body::Body::empty(),

@@ -143,8 +143,13 @@ pub fn search(
     Ok((rows, next))
 }
 
-/// A task's timeline.
-pub fn task_timeline(store: &dyn Store, log: &str, task_id: &str) -> Result<Timeline> {
+/// A task's timeline; with a keyring, sealed content is opened (see `keys::Keyring`).
+pub fn task_timeline(
+    store: &dyn Store,
+    log: &str,
+    task_id: &str,
+    mut keyring: Option<&mut crate::keys::Keyring<'_>>,
+) -> Result<Timeline> {
     let filter = Filter {
         task_id: Some(task_id.to_owned()),
         ..Filter::default()
@@ -157,7 +162,10 @@ pub fn task_timeline(store: &dyn Store, log: &str, task_id: &str) -> Result<Time
             ..Query::default()
         },
         &mut |row| {
-            let record = Record::parse(&row.entry.entry)?;
+            let mut record = Record::parse(&row.entry.entry)?;
+            if let Some(k) = keyring.as_deref_mut() {
+                k.reveal(&mut record.event)?;
+            }
             events.push((row.entry.seq, row.occurred_at, record.event));
             Ok(true)
         },

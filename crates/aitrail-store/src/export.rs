@@ -1,6 +1,12 @@
 //! Streaming export with constant memory: CSV (RFC 4180, header row, CRLF, a UTF-8 byte
 //! order mark so Excel reads it as UTF-8) or NDJSON (the stored entry bytes, one per line,
 //! each verifiable on its own: its leaf hash is SHA-256(0x00 || line)).
+//!
+//! With a `Keyring` (readers allowed to see content), sealed content is opened: a CSV row is
+//! built from the opened event, and an NDJSON line whose entry holds sealed fields becomes
+//! the canonical record with those fields opened (or `{"erased": true}`), which no longer
+//! hashes to the leaf; every other line stays the entry bytes. Without one (`--sealed`), the
+//! stored bytes go out as they are.
 
 use crate::error::{Result, StoreError};
 use crate::query::Query;
@@ -37,6 +43,11 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("writing the export: {e}"))
 }
 
+/// Whether entry bytes may hold a sealed field (a cheap test before parsing).
+fn is_sealed(entry: &[u8]) -> bool {
+    entry.windows(13).any(|w| w == b"{\"encrypted\":")
+}
+
 /// Streams every entry matching `query` to `out`; `progress(rows)` every 10,000 rows.
 /// Returns the number of rows written.
 pub fn export(
@@ -46,6 +57,7 @@ pub fn export(
     format: Format,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
+    mut keyring: Option<&mut crate::keys::Keyring<'_>>,
 ) -> Result<u64> {
     let mut rows = 0u64;
     let mut tick = |rows: u64| {
@@ -59,7 +71,10 @@ pub fn export(
             let mut w = csv_writer(&mut *out);
             w.write_record(CSV_COLUMNS).map_err(io)?;
             store.query(log, query, &mut |row| {
-                let r = Record::parse(&row.entry.entry)?;
+                let mut r = Record::parse(&row.entry.entry)?;
+                if let Some(k) = keyring.as_deref_mut() {
+                    k.reveal(&mut r.event)?;
+                }
                 w.write_record(csv_row(
                     r.seq,
                     &r.recorded_at,
@@ -75,7 +90,19 @@ pub fn export(
         }
         Format::Ndjson => {
             store.query(log, query, &mut |row| {
-                out.write_all(&row.entry.entry)
+                let opened;
+                let line = match keyring.as_deref_mut() {
+                    Some(k) if is_sealed(&row.entry.entry) => {
+                        let mut r = Record::parse(&row.entry.entry)?;
+                        k.reveal(&mut r.event)?;
+                        let value = serde_json::to_value(&r)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        opened = aitrail_core::canonical::to_canonical(&value)?;
+                        &opened
+                    }
+                    _ => &row.entry.entry,
+                };
+                out.write_all(line)
                     .and_then(|_| out.write_all(b"\n"))
                     .map_err(io)?;
                 rows += 1;

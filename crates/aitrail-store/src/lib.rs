@@ -4,6 +4,7 @@
 //!   embedded default; [`postgres`] the production one (partitioned by day, write-once).
 //! - [`sequencer::Sequencer`]: one per log, group commit, seq assignment, hashing.
 //! - [`log`]: roots, proofs and checkpoints over any store.
+//! - [`keys`]: subjects' data keys (the key table outside the chain) and erasure.
 //! - [`verify`]: recompute everything and name the first entry affected by tampering.
 //!
 //! ```
@@ -24,6 +25,7 @@
 pub mod audit;
 pub mod error;
 pub mod export;
+pub mod keys;
 pub mod log;
 pub mod nodes;
 pub mod postgres;

@@ -16,6 +16,7 @@
 
 mod conn;
 mod copy;
+mod keys;
 pub mod schema;
 pub mod scratch;
 mod search;
@@ -865,6 +866,18 @@ impl Store for PgStore {
             note: note.to_owned(),
             created_at,
         })
+    }
+
+    fn subject_keys(&self, log: &str, refs: &[String]) -> Result<Vec<crate::keys::StoredKey>> {
+        keys::select(&mut self.pool.get()?.client, log, refs)
+    }
+
+    fn add_subject_keys(&self, log: &str, rows: &[crate::keys::StoredKey]) -> Result<()> {
+        keys::insert(&mut self.pool.get()?.client, log, rows)
+    }
+
+    fn erase_subject_key(&self, log: &str, subject_ref: &str) -> Result<crate::keys::Shredded> {
+        keys::erase(&mut self.pool.get()?.client, log, subject_ref)
     }
 
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {

@@ -19,8 +19,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+mod keys;
+
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Bits of an entry's row id that hold its seq; the log's id sits above them (`entry_id`).
 pub const SEQ_BITS: u32 = 40;
@@ -134,10 +136,12 @@ pub fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// SQLite store. One connection writes, another reads, so reads do not wait for commits.
+/// SQLite store. One connection writes, another reads, so reads do not wait for commits; a
+/// third serves the key table, so sealed content can be opened while a read streams.
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    keys: Mutex<Connection>,
     log_ids: Mutex<HashMap<String, i64>>,
 }
 
@@ -158,14 +162,18 @@ impl SqliteStore {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(&triggers())?;
             tx.execute_batch(crate::views::SQLITE)?; // version 2
+            tx.execute_batch(keys::KEY_SCHEMA)?; // version 3
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
         let reader = Connection::open(path)?;
         configure(&reader)?;
+        let keys = Connection::open(path)?;
+        configure(&keys)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            keys: Mutex::new(keys),
             log_ids: Mutex::new(HashMap::new()),
         })
     }
@@ -677,6 +685,18 @@ impl Store for SqliteStore {
             note: note.to_owned(),
             created_at,
         })
+    }
+
+    fn subject_keys(&self, log: &str, refs: &[String]) -> Result<Vec<crate::keys::StoredKey>> {
+        keys::select(&Self::lock(&self.keys), log, refs)
+    }
+
+    fn add_subject_keys(&self, log: &str, rows: &[crate::keys::StoredKey]) -> Result<()> {
+        keys::insert(&mut Self::lock(&self.keys), log, rows)
+    }
+
+    fn erase_subject_key(&self, log: &str, subject_ref: &str) -> Result<crate::keys::Shredded> {
+        keys::erase(&mut Self::lock(&self.keys), log, subject_ref)
     }
 
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {

@@ -135,6 +135,14 @@ pub trait Store: Send + Sync {
         note: &str,
         created_at: i64,
     ) -> Result<StoredCheckpoint>;
+    /// Rows of the key table (outside the chain, see `keys`) for these subject refs.
+    fn subject_keys(&self, log: &str, refs: &[String]) -> Result<Vec<crate::keys::StoredKey>>;
+    /// Adds key rows, committed before it returns; a subject that has a key already keeps it.
+    fn add_subject_keys(&self, log: &str, keys: &[crate::keys::StoredKey]) -> Result<()>;
+    /// Deletes a subject's key row (the one deletion aitrail makes) and scrubs its bytes
+    /// from free pages and journals where the backend can.
+    fn erase_subject_key(&self, log: &str, subject_ref: &str) -> Result<crate::keys::Shredded>;
+
     /// All checkpoints of the log, oldest first.
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>>;
     fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>>;

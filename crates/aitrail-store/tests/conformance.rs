@@ -820,6 +820,23 @@ impl Store for Instrumented {
     fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>> {
         self.inner.latest_checkpoint(log)
     }
+    fn subject_keys(
+        &self,
+        log: &str,
+        refs: &[String],
+    ) -> Result<Vec<aitrail_store::keys::StoredKey>> {
+        self.inner.subject_keys(log, refs)
+    }
+    fn add_subject_keys(&self, log: &str, keys: &[aitrail_store::keys::StoredKey]) -> Result<()> {
+        self.inner.add_subject_keys(log, keys)
+    }
+    fn erase_subject_key(
+        &self,
+        log: &str,
+        subject_ref: &str,
+    ) -> Result<aitrail_store::keys::Shredded> {
+        self.inner.erase_subject_key(log, subject_ref)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Record that you reviewed a range of the trail (SOC 2 log review evidence).
     Review(ReviewArgs),
+    /// Erase a subject (GDPR Art. 17): destroy its data key so its events' content can no
+    /// longer be read; hashes and verify are unaffected.
+    Erase(EraseArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// Create, list and revoke API tokens.
@@ -158,6 +161,23 @@ pub struct ExportArgs {
     /// Write here (with a progress display on a terminal) instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// NDJSON: write the stored entry bytes even where content is sealed (each line then
+    /// hashes to its leaf); by default sealed content is opened.
+    #[arg(long)]
+    pub sealed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The subject's raw id (used only to compute its keyed reference; never stored).
+    #[arg(long, conflicts_with = "subject_ref")]
+    pub subject: Option<String>,
+    /// The subject's keyed reference (`subject.ref`, 64 hex digits).
+    #[arg(long)]
+    pub subject_ref: Option<String>,
+    /// Why, kept in the audit.erased event (the request, its date, the legal basis).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +363,9 @@ pub enum BenchWhat {
     Proof,
     /// HTTP ingest over loopback vs embedded, and single-event latency at a fixed rate.
     Http,
+    /// The free-text PII scan in MB/s beside a byte count and a regex per kind, and the
+    /// cost of the PII policy per event.
+    Pii,
     /// PostgreSQL ingest vs plain COPY and a naive hash-chain trigger, and forks under
     /// concurrency; needs `--store postgres://...` (a user who may CREATE DATABASE).
     Postgres,

@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! aitrail-data/
-//!   aitrail.toml        config: origin prefix; anchors, tsa_ca, tsa_tokens, s3_retention
-//!   hmac.key            HMAC key for subject references (hex)
+//!   aitrail.toml        config: origin prefix; anchors, tsa_ca, tsa_tokens, s3_retention;
+//!                       [tenants.<log>] PII policy (see `pii_config`)
+//!   hmac.key            tenant key (hex): subject references, PII tokens, and the
+//!                       key-encryption key of subjects' data keys (env AITRAIL_HMAC_KEY
+//!                       overrides it)
 //!   keys/<log>.key      Ed25519 signer key of each log (C2SP PRIVATE+KEY form)
+//!   keys/<log>.hmac     optional: the tenant key of that log instead of hmac.key
 //!   trail.db            SQLite store (WAL files beside it)
 //!   anchors/tsa/        RFC 3161 notes and tokens, one directory per TSA (by default)
 //! ```
@@ -44,6 +48,8 @@ pub struct Config {
 pub struct DataDir {
     pub path: PathBuf,
     pub config: Config,
+    /// The tenants' PII policies (`[tenants.<log>]` in aitrail.toml).
+    pub pii: crate::pii_config::PiiConfig,
 }
 
 /// 32 bytes from the operating system's CSPRNG.
@@ -109,9 +115,11 @@ impl DataDir {
         })?;
         let config: Config =
             toml::from_str(&text).with_context(|| format!("reading {}", config_path.display()))?;
+        let pii = crate::pii_config::PiiConfig::parse(&config_path.display().to_string(), &text)?;
         Ok(DataDir {
             path: path.to_owned(),
             config,
+            pii,
         })
     }
 
@@ -150,8 +158,23 @@ impl DataDir {
         Ok(Some(self.signer(log)?.verifier()))
     }
 
-    /// The HMAC key for subject references.
+    /// The tenant key of `log`: `keys/<log>.hmac` when that file exists, else the data
+    /// directory's key (`hmac_key`).
+    pub fn tenant_key(&self, log: &str) -> Result<Vec<u8>> {
+        let path = self.key_path(log)?.with_extension("hmac");
+        if !path.exists() {
+            return self.hmac_key();
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
+    }
+
+    /// The data directory's HMAC key: `AITRAIL_HMAC_KEY` (hex) when set, else `hmac.key`.
     pub fn hmac_key(&self) -> Result<Vec<u8>> {
+        if let Ok(hexed) = std::env::var("AITRAIL_HMAC_KEY") {
+            return hex::decode(hexed.trim()).context("AITRAIL_HMAC_KEY is not hex");
+        }
         let path = self.path.join("hmac.key");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -228,14 +251,14 @@ impl DataDir {
                     .or(config.get_user())
                     .unwrap_or("postgres");
                 eprintln!(
-                    "created the role {name}: SELECT and INSERT on aitrail's tables, nothing else. \
+                    "created the role {name}: SELECT and INSERT on aitrail's tables (and DELETE on the key table, for erasure), nothing else. \
                      Its password is shown only this once; run aitrail as it with:\n  --store '{}'",
                     pg::scratch::url_for(&config, &name, Some(&password), dbname)
                 );
             }
             Some(pg::AppRole::Granted { name }) => {
                 eprintln!(
-                    "the role {name} exists; its grants (SELECT and INSERT only) are in place"
+                    "the role {name} exists; its grants (SELECT and INSERT only; DELETE on the key table) are in place"
                 )
             }
             Some(pg::AppRole::Skipped { name, reason, sql }) => eprintln!(
@@ -265,6 +288,7 @@ pub struct DataKeys {
     data: DataDir,
     subject: Arc<Vec<u8>>,
     signers: Mutex<HashMap<String, Arc<Signer>>>,
+    tenants: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
 impl DataKeys {
@@ -274,6 +298,7 @@ impl DataKeys {
             data,
             subject,
             signers: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -291,5 +316,24 @@ impl aitrail_server::state::Keys for DataKeys {
 
     fn subject_key(&self) -> Arc<Vec<u8>> {
         self.subject.clone()
+    }
+
+    fn tenant_key(&self, log: &str) -> Arc<Vec<u8>> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = tenants.get(log) {
+            return k.clone();
+        }
+        // A log name the data directory refuses falls back to the directory's key.
+        let key = self
+            .data
+            .tenant_key(log)
+            .map(Arc::new)
+            .unwrap_or_else(|_| self.subject.clone());
+        tenants.insert(log.to_owned(), key.clone());
+        key
+    }
+
+    fn pii_policy(&self, log: &str) -> Arc<aitrail_core::pii::Policy> {
+        Arc::new(self.data.pii.policy(log))
     }
 }

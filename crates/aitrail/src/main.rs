@@ -4,6 +4,7 @@ mod anchors;
 mod args;
 mod commands;
 mod data;
+mod pii_config;
 mod progress;
 mod sample;
 
@@ -41,6 +42,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof(a) => commands::verify_proof::run(cli, a),
         Command::Anchor(a) => commands::anchor::run(&Ctx::open(cli)?, a),
         Command::Demo(a) => commands::demo::run(cli, a),
+        Command::Bench(a) if matches!(a.what, args::BenchWhat::Pii) => {
+            commands::bench_pii::run().map(ok)
+        }
         Command::Bench(a) if matches!(a.what, args::BenchWhat::Http) => {
             commands::bench_http::run(a).map(ok)
         }
@@ -55,6 +59,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Timeline(a) => commands::timeline::run(&Ctx::open(cli)?, a).map(ok),
         Command::Export(a) => commands::export::run(&Ctx::open(cli)?, a).map(ok),
         Command::Review(a) => commands::review::run(&Ctx::open(cli)?, a).map(ok),
+        Command::Erase(a) => commands::erase::run(&Ctx::open(cli)?, a).map(ok),
         Command::Serve(a) => commands::serve::run(cli, a).map(ok),
         Command::Token(t) => commands::token::run(cli, t).map(ok),
     }

@@ -9,6 +9,7 @@ use crate::routes::query::{entry_body, stream_export, FilterParams};
 use crate::state::AppState;
 use aitrail_store::audit::{record_access, search};
 use aitrail_store::export::Format;
+use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Cursor, Filter, Query as StoreQuery};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
@@ -153,7 +154,8 @@ pub async fn page(
             frame(title, Some(&who.principal), Nav::Search, body),
         ));
     }
-    let filter = f.filter(&st.keys.subject_key())?;
+    let tenant_key = st.keys.tenant_key(&who.log());
+    let filter = f.filter(&tenant_key)?;
     let after = given(&f.cursor)
         .map(|c| {
             Cursor::decode(&c).ok_or_else(|| {
@@ -173,9 +175,10 @@ pub async fn page(
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let (rows, next) = blocking(move || {
         let (rows, next) = search(st.store.as_ref(), &log, &query)?;
+        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         let bodies = rows
             .iter()
-            .map(|r| entry_body(&r.entry, role))
+            .map(|r| entry_body(&r.entry, role, Some(&mut keyring)))
             .collect::<Result<Vec<_>, _>>()?;
         let asked = serde_json::to_value(&query.filter).unwrap_or_default();
         record_access(
@@ -247,7 +250,16 @@ pub async fn csv(
     if !who.may_export() {
         return Err(PanelError::forbidden("Downloading CSV", &who.principal));
     }
-    let filter = f.filter(&st.keys.subject_key())?;
+    let tenant_key = st.keys.tenant_key(&who.log());
+    let filter = f.filter(&tenant_key)?;
     let (log, reader) = (who.log(), who.reader());
-    Ok(stream_export(st, log, reader, filter, Format::Csv))
+    Ok(stream_export(
+        st,
+        log,
+        reader,
+        filter,
+        Format::Csv,
+        tenant_key,
+        false,
+    ))
 }

@@ -12,6 +12,7 @@ use crate::routes::query::entry_body;
 use crate::state::AppState;
 use aitrail_core::event::withhold_content;
 use aitrail_store::audit::{record_access, task_timeline};
+use aitrail_store::keys::Keyring;
 use aitrail_store::status::inclusion;
 use aitrail_store::tokens::Role;
 use axum::extract::{Path, State};
@@ -52,9 +53,12 @@ pub async fn timeline(
     Path(task): Path<String>,
 ) -> Result<Response, PanelError> {
     let (log, reader) = (who.log(), who.reader());
+    let tenant_key = st.keys.tenant_key(&log);
+    let opens = who.principal.role.can_read(Role::Auditor);
     let id = task.clone();
     let mut tl = blocking(move || {
-        let tl = task_timeline(st.store.as_ref(), &log, &id)?;
+        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
+        let tl = task_timeline(st.store.as_ref(), &log, &id, opens.then_some(&mut keyring))?;
         record_access(
             &st.sequencer,
             &log,
@@ -178,16 +182,18 @@ pub async fn event(
     Path(id): Path<String>,
 ) -> Result<Response, PanelError> {
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
+    let tenant_key = st.keys.tenant_key(&log);
     let lookup = id.clone();
     let (body, inc) = blocking(move || {
         let store = st.store.as_ref();
+        let mut keyring = Keyring::new(store, &log, &tenant_key);
         let entry = store.entry_by_id(&log, &lookup)?.ok_or_else(|| {
             PanelError::new(
                 StatusCode::NOT_FOUND,
                 format!("There is no event {lookup} in this trail."),
             )
         })?;
-        let body = entry_body(&entry, role)?;
+        let body = entry_body(&entry, role, Some(&mut keyring))?;
         let inc = inclusion(store, &log, entry.seq)?;
         record_access(
             &st.sequencer,

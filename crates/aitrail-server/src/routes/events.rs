@@ -4,8 +4,8 @@ use super::{blocking, now_micros};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
-use aitrail_core::entry::PreparedEvent;
 use aitrail_core::event::{Event, Origin};
+use aitrail_store::keys::{prepare_events, Keyring};
 use aitrail_store::sequencer::Outcome;
 use aitrail_store::tokens::Role;
 use aitrail_store::StoreError;
@@ -115,15 +115,11 @@ pub async fn append(
             "the request holds no events",
         )));
     }
-    let key = st.keys.subject_key();
     let mut events = Vec::with_capacity(values.len());
     let mut problems = Vec::new();
     for (index, v) in values.into_iter().enumerate() {
         match Event::from_value(v, Origin::Client) {
-            Ok(e) => events.push(
-                PreparedEvent::new(e, &key)
-                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?,
-            ),
+            Ok(e) => events.push(e),
             Err(errs) => problems.extend(
                 errs.into_iter()
                     .map(|f| json!({"index": index, "field": f.field, "message": f.message})),
@@ -143,8 +139,16 @@ pub async fn append(
     let count = events.len();
     let log = who.log().to_owned();
     let seq = st.sequencer.clone();
+    let (policy, tenant_key) = (st.keys.pii_policy(&log), st.keys.tenant_key(&log));
     let started = Instant::now();
     let outcomes = blocking(move || {
+        // Subjects' data keys are created (committed) here, before the events that use them;
+        // if the append below is refused they stay unused, sealing nothing.
+        let events = prepare_events(seq.store().as_ref(), &log, events, &policy, &tenant_key)
+            .map_err(|e| match e {
+                StoreError::Core(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+                other => ApiError::from(other),
+            })?;
         seq.append(&log, events).map_err(|e| match e {
             StoreError::Conflict { index, id } => ApiError::new(
                 StatusCode::CONFLICT,
@@ -226,10 +230,16 @@ pub async fn read(
     let log = who.log().to_owned();
     let store = st.store.clone();
     let lookup = id.clone();
-    let entry = blocking(move || Ok(store.entry_by_id(&log, &lookup)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
-    let body = super::query::entry_body(&entry, who.role)?;
+    let tenant_key = st.keys.tenant_key(&log);
+    let role = who.role;
+    let body = blocking(move || {
+        let entry = store
+            .entry_by_id(&log, &lookup)?
+            .ok_or_else(|| ApiError::not_found(format!("no event {lookup}")))?;
+        let mut keyring = Keyring::new(store.as_ref(), &log, &tenant_key);
+        super::query::entry_body(&entry, role, Some(&mut keyring))
+    })
+    .await?;
     let (seq, log) = (st.sequencer.clone(), who.log().to_owned());
     let reader = super::query::reader(&who);
     blocking(move || {

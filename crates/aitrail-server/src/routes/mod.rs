@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod consistency;
 pub mod events;
 pub mod query;
+pub mod subjects;
 pub mod system;
 
 use crate::error::ApiError;

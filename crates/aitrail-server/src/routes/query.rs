@@ -10,6 +10,7 @@ use aitrail_core::entry::Record;
 use aitrail_core::event::{parse_time, withhold_content, DECISIONS};
 use aitrail_store::audit::{record_access, record_review, search, task_timeline, Reader};
 use aitrail_store::export::{export, Format};
+use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Cursor, Filter, Order, Query, TimeField};
 use aitrail_store::tokens::Role;
 use axum::body::{Body, Bytes};
@@ -145,13 +146,20 @@ pub struct Page {
 }
 
 /// An entry as a reader with this role may see it.
+///
+/// Auditors and admins see sealed content opened with `keyring` (or `{"erased": true}` once
+/// the subject was erased); viewers see content fields withheld.
 pub fn entry_body(
     entry: &aitrail_store::store::StoredEntry,
     role: Role,
+    keyring: Option<&mut Keyring<'_>>,
 ) -> Result<EntryBody, ApiError> {
     let record = Record::parse(&entry.entry).map_err(ApiError::internal)?;
     let mut event = record.event;
     let withheld = if role.can_read(Role::Auditor) {
+        if let Some(k) = keyring {
+            k.reveal(&mut event)?;
+        }
         Vec::new()
     } else {
         withhold_content(&mut event)
@@ -177,7 +185,8 @@ pub async fn list(
     Params(p): Params<PageParams>,
 ) -> Result<Json<Page>, ApiError> {
     who.require_read(Role::Viewer)?;
-    let filter = f.to_filter(&st.keys.subject_key())?;
+    let tenant_key = st.keys.tenant_key(who.log());
+    let filter = f.to_filter(&tenant_key)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit", "expected 1 to 1000".into()));
@@ -203,9 +212,10 @@ pub async fn list(
     let log = who.log().to_owned();
     let page = blocking(move || {
         let (rows, next) = search(st.store.as_ref(), &log, &query)?;
+        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         let events = rows
             .iter()
-            .map(|r| entry_body(&r.entry, who.role))
+            .map(|r| entry_body(&r.entry, who.role, Some(&mut keyring)))
             .collect::<Result<Vec<_>, _>>()?;
         let asked = serde_json::to_value(&query.filter).map_err(ApiError::internal)?;
         record_access(
@@ -240,8 +250,16 @@ pub async fn timeline(
     who.require_read(Role::Viewer)?;
     let log = who.log().to_owned();
     let reader = reader(&who);
+    let tenant_key = st.keys.tenant_key(&log);
+    let opens = who.role.can_read(Role::Auditor);
     let mut tl = blocking(move || {
-        let tl = task_timeline(st.store.as_ref(), &log, &task)?;
+        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
+        let tl = task_timeline(
+            st.store.as_ref(),
+            &log,
+            &task,
+            opens.then_some(&mut keyring),
+        )?;
         record_access(
             &st.sequencer,
             &log,
@@ -276,6 +294,9 @@ pub async fn timeline(
 pub struct ExportParams {
     /// `csv` or `ndjson`.
     pub format: String,
+    /// `true`: NDJSON lines are the stored entry bytes even where content is sealed (each
+    /// line then hashes to its leaf). Default: sealed content is opened.
+    pub sealed: Option<bool>,
 }
 
 /// Every matching event, streamed: CSV (RFC 4180) or NDJSON (stored entry bytes). Auditors and
@@ -296,19 +317,33 @@ pub async fn export_events(
         "ndjson" => Format::Ndjson,
         other => return Err(bad("format", format!("{other:?}: expected csv or ndjson"))),
     };
-    let filter = f.to_filter(&st.keys.subject_key())?;
+    let tenant_key = st.keys.tenant_key(who.log());
+    let filter = f.to_filter(&tenant_key)?;
+    let sealed = e.sealed.unwrap_or(false);
     let log = who.log().to_owned();
-    Ok(stream_export(st, log, reader(&who), filter, format))
+    Ok(stream_export(
+        st,
+        log,
+        reader(&who),
+        filter,
+        format,
+        tenant_key,
+        sealed,
+    ))
 }
 
 /// Streams every event of `log` matching `filter` as an attachment and records the export
-/// (`audit.accessed`, action `export`) once it is complete. Shared with the web panel.
+/// (`audit.accessed`, action `export`) once it is complete. Sealed content is opened with
+/// `tenant_key` unless `sealed` (NDJSON lines then are the stored bytes). Shared with the
+/// web panel.
 pub fn stream_export(
     st: AppState,
     log: String,
     reader: Reader,
     filter: Filter,
     format: Format,
+    tenant_key: std::sync::Arc<Vec<u8>>,
+    sealed: bool,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
@@ -320,6 +355,7 @@ pub fn stream_export(
             filter,
             ..Query::default()
         };
+        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         let result = export(
             st.store.as_ref(),
             &log,
@@ -327,6 +363,7 @@ pub fn stream_export(
             format,
             &mut out,
             &mut |_| {},
+            (!sealed).then_some(&mut keyring),
         );
         match result {
             Ok(rows) => {

@@ -33,10 +33,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "views task_timeline, reviewer_decisions, model_overrides",
         sql: crate::views::POSTGRES,
     },
+    Migration {
+        version: 3,
+        name: "subject_keys: data keys of subjects, deletable (erasure)",
+        sql: super::keys::V3,
+    },
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[
@@ -324,6 +329,8 @@ pub fn grants_sql(role: &str) -> String {
     for v in crate::views::NAMES {
         sql += &format!("GRANT SELECT ON aitrail.{v} TO {role};\n");
     }
+    // The one exception to append-only: erasure deletes a subject's data key.
+    sql += &format!("GRANT SELECT, INSERT, DELETE ON aitrail.subject_keys TO {role};\n");
     sql
 }
 
@@ -432,7 +439,8 @@ mod tests {
     fn the_app_role_gets_select_and_insert_only() {
         let sql = grants_sql("app\"x");
         assert!(sql.contains("TO \"app\"\"x\""));
-        for line in sql.lines() {
+        // The key table is the one exception (erasure), and only DELETE is added there.
+        for line in sql.lines().filter(|l| !l.contains("aitrail.subject_keys")) {
             assert!(
                 !line.contains("UPDATE") && !line.contains("DELETE") && !line.contains("TRUNCATE"),
                 "{line}"

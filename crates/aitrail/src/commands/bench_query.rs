@@ -16,6 +16,7 @@ use crate::data::DataDir;
 use crate::progress::thousands;
 use crate::sample::{task_events, Rng};
 use aitrail_store::audit::{record_access, search, task_timeline, Reader};
+use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Filter, Query, TimeField};
 use aitrail_store::sequencer::Sequencer;
 use aitrail_store::sqlite::{configure, entry_id};
@@ -77,7 +78,8 @@ fn bench(dir: &Path, events: u64) -> Result<()> {
     let log_id: i64 = raw.query_row("SELECT id FROM logs WHERE name = ?1", [LOG], |r| r.get(0))?;
     let samples = sample_rows(&raw, log_id, size)?;
 
-    timeline(&store, &raw, log_id, &samples)?;
+    let tenant_key = data.tenant_key(LOG)?;
+    timeline(&store, &tenant_key, &raw, log_id, &samples)?;
     first_pages(store.as_ref(), &raw, log_id, &samples)?;
     export(&data_path, &raw, log_id, size)?;
     Ok(())
@@ -162,8 +164,10 @@ fn percentiles(times: &mut [Duration]) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// Timelines as the CLI and an auditor get them: sealed content opened with `tenant_key`.
 fn timeline(
     store: &Arc<dyn Store>,
+    tenant_key: &[u8],
     raw: &Connection,
     log_id: i64,
     samples: &[Sample],
@@ -188,7 +192,8 @@ fn timeline(
             .collect::<rusqlite::Result<_>>()?;
         baseline.push(t.elapsed());
         let t = Instant::now();
-        let tl = task_timeline(store.as_ref(), LOG, task)?;
+        let mut keyring = Keyring::new(store.as_ref(), LOG, tenant_key);
+        let tl = task_timeline(store.as_ref(), LOG, task, Some(&mut keyring))?;
         ours.push(t.elapsed());
         if tl.steps.len() != rows.len() {
             bail!(
@@ -209,7 +214,8 @@ fn timeline(
     let mut recorded = Vec::new();
     for task in tasks.iter().take(SAMPLES / 5) {
         let t = Instant::now();
-        let tl = task_timeline(store.as_ref(), LOG, task)?;
+        let mut keyring = Keyring::new(store.as_ref(), LOG, tenant_key);
+        let tl = task_timeline(store.as_ref(), LOG, task, Some(&mut keyring))?;
         let asked = serde_json::json!({"task": task});
         record_access(
             &sequencer,
@@ -407,7 +413,10 @@ fn first_pages(store: &dyn Store, raw: &Connection, log_id: i64, samples: &[Samp
             )?;
             ours.push(t.elapsed());
             if let Some(n) = n.filter(|n| page.len() != (*n).min(PAGE)) {
-                bail!("{name}: aitrail found {} rows, the baseline {n}", page.len());
+                bail!(
+                    "{name}: aitrail found {} rows, the baseline {n}",
+                    page.len()
+                );
             }
             rows += page.len();
         }

@@ -5,7 +5,6 @@ use crate::args::{Cli, DemoArgs};
 use crate::data::DataDir;
 use crate::progress::{bar, thousands};
 use crate::sample::{task_events, Rng};
-use aitrail_core::entry::PreparedEvent;
 use aitrail_core::event::{Event, Origin};
 use aitrail_store::sequencer::{Outcome, Sequencer};
 use aitrail_store::store::Store;
@@ -33,7 +32,8 @@ pub fn load(
     seed: u64,
     tasks: u64,
 ) -> Result<Loaded> {
-    let key = data.hmac_key()?;
+    let key = data.tenant_key(log)?;
+    let policy = data.pii.policy(log);
     let signer = data.signer(log)?;
     let sequencer = Sequencer::new(store.clone());
     let mut rng = Rng::new(seed);
@@ -47,9 +47,10 @@ pub fn load(
             for value in task_events(&mut rng, i, tasks) {
                 let event = Event::from_value(value, Origin::Client)
                     .map_err(|e| anyhow::anyhow!("sample event is invalid: {e:?}"))?;
-                batch.push(PreparedEvent::new(event, &key)?);
+                batch.push(event);
             }
         }
+        let batch = aitrail_store::keys::prepare_events(store.as_ref(), log, batch, &policy, &key)?;
         for o in sequencer.append(log, batch)? {
             match o {
                 Outcome::Appended(_) => appended += 1,

@@ -11,7 +11,10 @@ use aitrail_store::query::{Filter, Query};
 use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
-    let filter = to_filter(&args.filter, &ctx.data.hmac_key()?)?;
+    let tenant_key = ctx.data.tenant_key(&ctx.log)?;
+    let filter = to_filter(&args.filter, &tenant_key)?;
+    let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
+    let keyring = (!args.sealed).then_some(&mut keyring);
     let query = Query {
         filter,
         ..Query::default()
@@ -44,6 +47,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                         sp.set_message(format!("exported {n} rows"));
                     }
                 },
+                keyring,
             )?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             sp.finish_and_clear();
@@ -60,6 +64,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 format,
                 &mut out,
                 &mut |_| {},
+                keyring,
             )?
         }
     };

@@ -21,13 +21,40 @@ pub struct LineError {
     pub errors: Vec<FieldError>,
 }
 
-/// Validates and prepares every line of NDJSON (blank lines are skipped), in parallel.
-/// Returns the prepared events with their line numbers, or every bad line.
+/// Validates and prepares every line of NDJSON with `PreparedEvent::new` (subject ids
+/// referenced, nothing else): what the benchmarks measure. `aitrail ingest` applies the
+/// tenant's whole PII policy instead (`validate_ndjson`, then `keys::prepare_events`).
 pub fn prepare_ndjson(
     text: &str,
     subject_key: &[u8],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<(usize, PreparedEvent)>, Vec<LineError>> {
+    parse_lines(text, progress, &|e| {
+        PreparedEvent::new(e, subject_key).map_err(|e| {
+            vec![FieldError {
+                field: String::new(),
+                message: e.to_string(),
+            }]
+        })
+    })
+}
+
+/// Validates every line of NDJSON (blank lines are skipped), in parallel. Returns the events
+/// with their line numbers, or every bad line.
+pub fn validate_ndjson(
+    text: &str,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<(usize, Event)>, Vec<LineError>> {
+    parse_lines(text, progress, &Ok)
+}
+
+type Make<'a, T> = dyn Fn(Event) -> Result<T, Vec<FieldError>> + Sync + 'a;
+
+fn parse_lines<T: Send>(
+    text: &str,
+    progress: &(dyn Fn(u64) + Sync),
+    make: &Make<'_, T>,
+) -> Result<Vec<(usize, T)>, Vec<LineError>> {
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -46,14 +73,7 @@ pub fn prepare_ndjson(
                     let mut ok = Vec::with_capacity(part.len());
                     let mut bad = Vec::new();
                     for (i, (line, text)) in part.iter().enumerate() {
-                        match Event::parse(text, Origin::Client).and_then(|e| {
-                            PreparedEvent::new(e, subject_key).map_err(|e| {
-                                vec![FieldError {
-                                    field: String::new(),
-                                    message: e.to_string(),
-                                }]
-                            })
-                        }) {
+                        match Event::parse(text, Origin::Client).and_then(make) {
                             Ok(p) => ok.push((*line, p)),
                             Err(errors) => bad.push(LineError {
                                 line: *line,
@@ -99,8 +119,7 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let lines = text.lines().count() as u64;
     let pb = bar(lines, "validate", false);
-    let key = ctx.data.hmac_key()?;
-    let prepared = match prepare_ndjson(&text, &key, &|n| pb.inc(n)) {
+    let prepared = match validate_ndjson(&text, &|n| pb.inc(n)) {
         Ok(p) => p,
         Err(errors) => {
             pb.finish_and_clear();
@@ -127,11 +146,20 @@ pub fn run(ctx: &Ctx, args: &IngestArgs) -> Result<()> {
     if prepared.is_empty() {
         bail!("{name} holds no events; nothing was written");
     }
-    let (line_of, events): (Vec<usize>, Vec<PreparedEvent>) = prepared.into_iter().unzip();
+    let (line_of, events): (Vec<usize>, Vec<Event>) = prepared.into_iter().unzip();
     let sp = spinner(&format!(
         "committing {} events",
         thousands(events.len() as u64)
     ));
+    // PII policy: subjects' data keys are created and committed first; if the append below
+    // is refused (a conflicting id), they stay unused and seal nothing.
+    let events = aitrail_store::keys::prepare_events(
+        ctx.store.as_ref(),
+        &ctx.log,
+        events,
+        &ctx.data.pii.policy(&ctx.log),
+        &ctx.data.tenant_key(&ctx.log)?,
+    )?;
     let sequencer = Sequencer::new(ctx.store.clone());
     let outcomes = match sequencer.append(&ctx.log, events) {
         Ok(o) => o,

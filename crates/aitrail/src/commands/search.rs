@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<()> {
-    let filter = to_filter(&args.filter, &ctx.data.hmac_key()?)?;
+    let tenant_key = ctx.data.tenant_key(&ctx.log)?;
+    let filter = to_filter(&args.filter, &tenant_key)?;
     let after = args
         .cursor
         .as_deref()
@@ -32,9 +33,14 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<()> {
         rows.len() as u64,
         query.filter.task_id.as_deref(),
     )?;
+    let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
     let records = rows
         .iter()
-        .map(|r| Ok((r.entry.clone(), Record::parse(&r.entry.entry)?)))
+        .map(|r| {
+            let mut record = Record::parse(&r.entry.entry)?;
+            keyring.reveal(&mut record.event)?;
+            Ok((r.entry.clone(), record))
+        })
         .collect::<Result<Vec<_>>>()?;
     match args.format {
         SearchFormat::Json => {

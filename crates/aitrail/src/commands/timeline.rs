@@ -15,7 +15,9 @@ fn minutes(ms: u64) -> String {
 }
 
 pub fn run(ctx: &Ctx, args: &TimelineArgs) -> Result<()> {
-    let tl = task_timeline(ctx.store.as_ref(), &ctx.log, &args.task)?;
+    let tenant_key = ctx.data.tenant_key(&ctx.log)?;
+    let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
+    let tl = task_timeline(ctx.store.as_ref(), &ctx.log, &args.task, Some(&mut keyring))?;
     record_access(
         &ctx.sequencer(),
         &ctx.log,
