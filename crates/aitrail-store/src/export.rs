@@ -12,7 +12,7 @@ use crate::error::{Result, StoreError};
 use crate::query::Query;
 use crate::store::Store;
 use aitrail_core::entry::Record;
-use aitrail_core::export::{csv_row, CSV_COLUMNS};
+use aitrail_core::export::{csv_row, csv_row_of_entry, CSV_COLUMNS};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -70,17 +70,16 @@ pub fn export(
             out.write_all("\u{feff}".as_bytes()).map_err(io)?;
             let mut w = csv_writer(&mut *out);
             w.write_record(CSV_COLUMNS).map_err(io)?;
+            // No CSV column holds content, so nothing sealed needs opening here.
             store.query(log, query, &mut |row| {
-                let mut r = Record::parse(&row.entry.entry)?;
-                if let Some(k) = keyring.as_deref_mut() {
-                    k.reveal(&mut r.event)?;
+                let leaf = hex::encode(row.entry.leaf());
+                match csv_row_of_entry(&row.entry.entry, &leaf) {
+                    Some(fields) => w.write_record(fields.iter().map(|f| f.as_bytes())),
+                    None => {
+                        let r = Record::parse(&row.entry.entry)?;
+                        w.write_record(csv_row(r.seq, &r.recorded_at, &leaf, &r.event))
+                    }
                 }
-                w.write_record(csv_row(
-                    r.seq,
-                    &r.recorded_at,
-                    &hex::encode(row.entry.leaf()),
-                    &r.event,
-                ))
                 .map_err(io)?;
                 rows += 1;
                 tick(rows);

@@ -121,6 +121,9 @@ const PAGE_SIZE: i64 = 16 * 1024;
 /// once instead of once each. Durability is the same: every commit is fsync'd in the WAL.
 const WAL_AUTOCHECKPOINT: i64 = (64 << 20) / PAGE_SIZE;
 
+/// Bytes of the file read through a memory map (reads only; writes go through the WAL).
+const MMAP_SIZE: i64 = 1 << 30;
+
 /// Pragmas for every connection: WAL, full fsync on commit, wait for other writers.
 pub fn configure(conn: &Connection) -> Result<()> {
     // Only takes effect on a file without tables yet, hence before anything else.
@@ -132,7 +135,7 @@ pub fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
     // Read the file through a memory map: no read() call and copy per page (reads only;
     // writes still go through the WAL and its fsync).
-    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     Ok(())
 }
 
@@ -176,6 +179,33 @@ impl SqliteStore {
             keys: Mutex::new(keys),
             log_ids: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `Store::query` on the reader connection `conn`.
+    fn query_on(
+        conn: &mut Connection,
+        log_id: i64,
+        q: &Query,
+        f: &mut dyn FnMut(QueryRow) -> Result<bool>,
+    ) -> Result<()> {
+        let tx = conn.transaction()?;
+        let ids = match q.filter.time {
+            TimeField::Recorded => recorded_ids(&tx, log_id, q.filter.from, q.filter.to)?,
+            TimeField::Occurred => id_range(log_id, 0, None),
+        };
+        let (sql, params) = query_sql(log_id, ids, q);
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        while let Some(row) = rows.next()? {
+            let entry = stored_entry(row)?;
+            if !f(QueryRow {
+                entry,
+                occurred_at: row.get(6)?,
+            })? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn lock<'a>(m: &'a Mutex<Connection>) -> std::sync::MutexGuard<'a, Connection> {
@@ -606,24 +636,18 @@ impl Store for SqliteStore {
         let Some(log_id) = self.log_id(&conn, log)? else {
             return Ok(());
         };
-        let tx = conn.transaction()?;
-        let ids = match q.filter.time {
-            TimeField::Recorded => recorded_ids(&tx, log_id, q.filter.from, q.filter.to)?,
-            TimeField::Occurred => id_range(log_id, 0, None),
-        };
-        let (sql, params) = query_sql(log_id, ids, q);
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-        while let Some(row) = rows.next()? {
-            let entry = stored_entry(row)?;
-            if !f(QueryRow {
-                entry,
-                occurred_at: row.get(6)?,
-            })? {
-                break;
-            }
+        // A stream (no limit: an export) may read the whole file: through read() and the
+        // bounded page cache rather than the memory map, whose pages would all count towards
+        // the process's resident memory. Pages of results keep the map.
+        let stream = q.limit.is_none();
+        if stream {
+            conn.pragma_update(None, "mmap_size", 0)?;
         }
-        Ok(())
+        let result = Self::query_on(&mut conn, log_id, q, f);
+        if stream {
+            conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        }
+        result
     }
 
     fn read_nodes(
