@@ -24,7 +24,7 @@ mod tokens;
 use crate::error::{Result, StoreError};
 use crate::query::{Query, QueryRow};
 use crate::store::{
-    to_hash, AppendTx, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
+    to_hash, AppendTx, Chunk, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
 };
 use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
@@ -596,6 +596,8 @@ impl PgTx<'_, '_> {
         };
         if p.keys.rows() > 0 {
             p.keys.send(self.tx, COPY_KEYS).map_err(insert_error)?;
+        }
+        if p.entries.rows() > 0 {
             p.entries
                 .send(self.tx, &copy_entries_sql("aitrail.entries"))?;
         }
@@ -612,6 +614,59 @@ impl PgTx<'_, '_> {
                 .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
         }
         Ok(())
+    }
+}
+
+/// Refuses rows for a day without a known partition (`append` creates it and redoes the
+/// group commit).
+fn check_days(store: &PgStore, missing_day: &mut Option<i64>, entries: &[NewEntry]) -> Result<()> {
+    if let Some(day) = entries
+        .iter()
+        .map(|e| day_of(e.recorded_at))
+        .find(|d| !store.covers(*d))
+    {
+        *missing_day = Some(day);
+        return Err(StoreError::Schema(format!(
+            "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
+        )));
+    }
+    Ok(())
+}
+
+impl PgTx<'_, '_> {
+
+    /// The entries of every chunk streamed into one COPY as they come, so the server stores
+    /// the first rows while the client still hashes the later ones; then the keys (one
+    /// COPY: a stored event id or seq is refused there and rolls everything back) and the
+    /// nodes.
+    fn stream(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.flush()?;
+        let log_id = self.log_id;
+        let mut keys = CopyBuffer::new(KEY_TYPES);
+        let mut nodes = Vec::new();
+        let mut entries = CopyBuffer::new(ENTRY_TYPES);
+        let Some(mut chunk) = next() else {
+            return Ok(());
+        };
+        let mut writer = self.tx.copy_in(&copy_entries_sql("aitrail.entries"))?;
+        loop {
+            check_days(self.store, self.missing_day, &chunk.0)?;
+            push_entries(&mut entries, log_id, &chunk.0)?;
+            push_keys(&mut keys, log_id, &chunk.0)?;
+            nodes.append(&mut chunk.1);
+            entries.send_part(&mut writer)?;
+            match next() {
+                Some(c) => chunk = c,
+                None => break,
+            }
+        }
+        entries.finish_parts(writer)?;
+        self.pending = Some(Pending {
+            keys,
+            entries: CopyBuffer::new(ENTRY_TYPES),
+            nodes,
+        });
+        self.flush()
     }
 }
 
@@ -634,16 +689,7 @@ impl AppendTx for PgTx<'_, '_> {
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
-        if let Some(day) = entries
-            .iter()
-            .map(|e| day_of(e.recorded_at))
-            .find(|d| !self.store.covers(*d))
-        {
-            *self.missing_day = Some(day);
-            return Err(StoreError::Schema(format!(
-                "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
-            )));
-        }
+        check_days(self.store, self.missing_day, entries)?;
         let log_id = self.log_id;
         let p = self.pending.get_or_insert_with(|| Pending {
             keys: CopyBuffer::new(KEY_TYPES),
@@ -654,6 +700,10 @@ impl AppendTx for PgTx<'_, '_> {
         push_entries(&mut p.entries, log_id, entries)?;
         p.nodes.extend_from_slice(nodes);
         Ok(())
+    }
+
+    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.stream(next)
     }
 }
 

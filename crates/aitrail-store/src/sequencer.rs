@@ -17,7 +17,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::nodes::{is_stored, StridedNodes};
-use crate::store::{AppendTx, NewEntry, Node, Store, StoredEntry};
+use crate::store::{AppendTx, Chunk, NewEntry, Node, Store, StoredEntry};
 use aitrail_core::chain::chain_hash;
 use aitrail_core::entry::{entry_bytes, PreparedEvent, Receipt, Record};
 use aitrail_core::event::format_time;
@@ -293,10 +293,12 @@ fn group_commit(
     if count < PIPELINE_MIN {
         return build(plan, &mut |entries, nodes| tx.insert(&entries, &nodes));
     }
-    // Hashing and SQLite's work overlap: a helper thread builds entries chunk by chunk
-    // while this one (which holds the transaction) inserts them.
+    // Hashing and the backend's work overlap: a helper thread builds entries chunk by chunk
+    // while this one (which holds the transaction) inserts them as they come (PostgreSQL
+    // streams them into one open COPY). Should the builder fail, it hangs up, the chunks
+    // end early and its error (joined below) rolls the transaction back.
     std::thread::scope(|scope| {
-        let (send, chunks) = mpsc::sync_channel::<(Vec<NewEntry>, Vec<Node>)>(4);
+        let (send, chunks) = mpsc::sync_channel::<Chunk>(4);
         let builder = scope.spawn(move || {
             build(plan, &mut |entries, nodes| {
                 // The receiver only hangs up after an insert failed, which it reports.
@@ -304,13 +306,7 @@ fn group_commit(
                     .map_err(|_| StoreError::Commit("insert stopped".into()))
             })
         });
-        let mut inserted = Ok(());
-        while let Ok((entries, nodes)) = chunks.recv() {
-            inserted = tx.insert(&entries, &nodes);
-            if inserted.is_err() {
-                break;
-            }
-        }
+        let inserted = tx.insert_all(&mut || chunks.recv().ok());
         drop(chunks);
         let built = builder
             .join()
