@@ -107,8 +107,19 @@ const COPY_KEYS: &str =
 const KEY_TYPES: &[Type] = &[Type::INT4, Type::INT8, Type::UUID, Type::TIMESTAMPTZ];
 
 /// The columns of a binary COPY of entry rows (see `copy_entries`).
-const ENTRY_COPY_COLUMNS: &str = "log_id, seq, event_id, recorded_at, occurred_at, type, task_id, \
-     actor_id, model_name, model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash";
+macro_rules! entry_copy_columns {
+    () => {
+        "log_id, seq, event_id, recorded_at, occurred_at, type, task_id, actor_id, model_name, \
+         model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash"
+    };
+}
+const ENTRY_COPY_COLUMNS: &str = entry_copy_columns!();
+/// The store's COPY of entry rows (prepared once per connection, as `COPY_KEYS`).
+const COPY_ENTRIES: &str = concat!(
+    "COPY aitrail.entries (",
+    entry_copy_columns!(),
+    ") FROM STDIN (FORMAT binary)"
+);
 const ENTRY_TYPES: &[Type] = &[
     Type::INT4,
     Type::INT8,
@@ -595,11 +606,12 @@ impl PgTx<'_, '_> {
             return Ok(());
         };
         if p.keys.rows() > 0 {
-            p.keys.send(self.tx, COPY_KEYS).map_err(insert_error)?;
+            let stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
+            p.keys.send(self.tx, &stmt).map_err(insert_error)?;
         }
         if p.entries.rows() > 0 {
-            p.entries
-                .send(self.tx, &copy_entries_sql("aitrail.entries"))?;
+            let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
+            p.entries.send(self.tx, &stmt)?;
         }
         if !p.nodes.is_empty() {
             let levels: Vec<i32> = p.nodes.iter().map(|n| n.level as i32).collect();
@@ -634,7 +646,6 @@ fn check_days(store: &PgStore, missing_day: &mut Option<i64>, entries: &[NewEntr
 }
 
 impl PgTx<'_, '_> {
-
     /// The entries of every chunk streamed into one COPY as they come, so the server stores
     /// the first rows while the client still hashes the later ones; then the keys (one
     /// COPY: a stored event id or seq is refused there and rolls everything back) and the
@@ -648,7 +659,8 @@ impl PgTx<'_, '_> {
         let Some(mut chunk) = next() else {
             return Ok(());
         };
-        let mut writer = self.tx.copy_in(&copy_entries_sql("aitrail.entries"))?;
+        let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
+        let mut writer = self.tx.copy_in(&stmt)?;
         loop {
             check_days(self.store, self.missing_day, &chunk.0)?;
             push_entries(&mut entries, log_id, &chunk.0)?;

@@ -226,6 +226,10 @@ fn watched<V>(
 /// Events per chunk handed from the building thread to the inserting one.
 const CHUNK: usize = 512;
 
+/// The first chunk of a group is smaller, so the backend starts storing rows sooner: while
+/// it is built, nothing else is being sent (PostgreSQL: the server idles).
+const FIRST_CHUNK: usize = 64;
+
 /// Groups of at least this many events are built on a helper thread while the sequencer's
 /// thread inserts what is ready; smaller ones are not worth a thread.
 const PIPELINE_MIN: usize = 2 * CHUNK;
@@ -316,8 +320,8 @@ fn group_commit(
     })
 }
 
-/// Builds the group's entries in order, handing them to `sink` every `CHUNK` events and at
-/// the end. A job with a conflicting id is refused whole, before anything of it is built.
+/// Builds the group's entries in order, handing them to `sink` after the first
+/// `FIRST_CHUNK` events, then every `CHUNK` events, and at the end. A job with a conflicting id is refused whole, before anything of it is built.
 fn build(
     plan: Plan<'_>,
     sink: &mut dyn FnMut(Vec<NewEntry>, Vec<Node>) -> Result<()>,
@@ -333,7 +337,8 @@ fn build(
         mut chain,
         mut frontier,
     } = plan;
-    let mut entries = Vec::with_capacity(CHUNK);
+    let mut entries = Vec::with_capacity(FIRST_CHUNK);
+    let mut limit = FIRST_CHUNK;
     let mut nodes = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
     'jobs: for job in jobs {
@@ -398,7 +403,8 @@ fn build(
                 chain_hash: chain,
             });
             seq += 1;
-            if entries.len() == CHUNK {
+            if entries.len() == limit {
+                limit = CHUNK;
                 sink(
                     std::mem::replace(&mut entries, Vec::with_capacity(CHUNK)),
                     std::mem::take(&mut nodes),

@@ -10,7 +10,7 @@
 
 use crate::error::{Result, StoreError};
 use ::postgres::types::{IsNull, ToSql, Type};
-use ::postgres::{CopyInWriter, Transaction};
+use ::postgres::{CopyInWriter, ToStatement, Transaction};
 use bytes::{BufMut, BytesMut};
 use std::io::Write;
 
@@ -80,9 +80,13 @@ impl CopyBuffer {
         Ok(())
     }
 
-    /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement) inside
-    /// `tx`; returns the rows the server stored.
-    pub(crate) fn send(mut self, tx: &mut Transaction<'_>, copy: &str) -> Result<u64> {
+    /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement, as text
+    /// or prepared) inside `tx`; returns the rows the server stored.
+    pub(crate) fn send<S: ToStatement + ?Sized>(
+        mut self,
+        tx: &mut Transaction<'_>,
+        copy: &S,
+    ) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
         let mut writer = tx.copy_in(copy)?;
         write_data(&mut writer, &self.buf)?;
