@@ -659,6 +659,8 @@ impl PgTx<'_, '_> {
         let Some(mut chunk) = next() else {
             return Ok(());
         };
+        // Refused before the COPY opens (a group's rows share one recorded_at).
+        check_days(self.store, self.missing_day, &chunk.0)?;
         let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
         let mut writer = self.tx.copy_in(&stmt)?;
         loop {

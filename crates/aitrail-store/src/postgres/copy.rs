@@ -6,7 +6,9 @@
 //!
 //! A group commit arrives in chunks from the sequencer; encoding each chunk as it comes and
 //! sending the whole group in one statement per table costs the server one COPY setup
-//! (partition routing, six indexes opened) instead of one per chunk.
+//! (partition routing, six indexes opened) instead of one per chunk. A large group's entries
+//! go out chunk by chunk into that one COPY (`send_part`, `finish_parts`) while the sequencer
+//! still hashes the next chunks, so the client's work hides behind the server's.
 
 use crate::error::{Result, StoreError};
 use ::postgres::types::{IsNull, ToSql, Type};
