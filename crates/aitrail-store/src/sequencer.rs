@@ -321,7 +321,8 @@ fn group_commit(
 }
 
 /// Builds the group's entries in order, handing them to `sink` after the first
-/// `FIRST_CHUNK` events, then every `CHUNK` events, and at the end. A job with a conflicting id is refused whole, before anything of it is built.
+/// `FIRST_CHUNK` events, then every `CHUNK` events, and at the end. A job with a conflicting
+/// id is refused whole, before anything of it is built.
 fn build(
     plan: Plan<'_>,
     sink: &mut dyn FnMut(Vec<NewEntry>, Vec<Node>) -> Result<()>,
