@@ -25,7 +25,7 @@ mod tokens;
 use crate::error::{Result, StoreError};
 use crate::query::{Query, QueryRow};
 use crate::store::{
-    to_hash, AppendTx, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
+    to_hash, AppendTx, Chunk, Head, NewEntry, Node, NodeRows, Store, StoredCheckpoint, StoredEntry,
 };
 use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
@@ -108,8 +108,19 @@ const COPY_KEYS: &str =
 const KEY_TYPES: &[Type] = &[Type::INT4, Type::INT8, Type::UUID, Type::TIMESTAMPTZ];
 
 /// The columns of a binary COPY of entry rows (see `copy_entries`).
-const ENTRY_COPY_COLUMNS: &str = "log_id, seq, event_id, recorded_at, occurred_at, type, task_id, \
-     actor_id, model_name, model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash";
+macro_rules! entry_copy_columns {
+    () => {
+        "log_id, seq, event_id, recorded_at, occurred_at, type, task_id, actor_id, model_name, \
+         model_version, prompt_version, decision, subject_ref, entry, leaf_hash, chain_hash"
+    };
+}
+const ENTRY_COPY_COLUMNS: &str = entry_copy_columns!();
+/// The store's COPY of entry rows (prepared once per connection, as `COPY_KEYS`).
+const COPY_ENTRIES: &str = concat!(
+    "COPY aitrail.entries (",
+    entry_copy_columns!(),
+    ") FROM STDIN (FORMAT binary)"
+);
 const ENTRY_TYPES: &[Type] = &[
     Type::INT4,
     Type::INT8,
@@ -596,9 +607,12 @@ impl PgTx<'_, '_> {
             return Ok(());
         };
         if p.keys.rows() > 0 {
-            p.keys.send(self.tx, COPY_KEYS).map_err(insert_error)?;
-            p.entries
-                .send(self.tx, &copy_entries_sql("aitrail.entries"))?;
+            let stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
+            p.keys.send(self.tx, &stmt).map_err(insert_error)?;
+        }
+        if p.entries.rows() > 0 {
+            let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
+            p.entries.send(self.tx, &stmt)?;
         }
         if !p.nodes.is_empty() {
             let levels: Vec<i32> = p.nodes.iter().map(|n| n.level as i32).collect();
@@ -613,6 +627,61 @@ impl PgTx<'_, '_> {
                 .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
         }
         Ok(())
+    }
+}
+
+/// Refuses rows for a day without a known partition (`append` creates it and redoes the
+/// group commit).
+fn check_days(store: &PgStore, missing_day: &mut Option<i64>, entries: &[NewEntry]) -> Result<()> {
+    if let Some(day) = entries
+        .iter()
+        .map(|e| day_of(e.recorded_at))
+        .find(|d| !store.covers(*d))
+    {
+        *missing_day = Some(day);
+        return Err(StoreError::Schema(format!(
+            "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
+        )));
+    }
+    Ok(())
+}
+
+impl PgTx<'_, '_> {
+    /// The entries of every chunk streamed into one COPY as they come, so the server stores
+    /// the first rows while the client still hashes the later ones; then the keys (one
+    /// COPY: a stored event id or seq is refused there and rolls everything back) and the
+    /// nodes.
+    fn stream(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.flush()?;
+        let log_id = self.log_id;
+        let mut keys = CopyBuffer::new(KEY_TYPES);
+        let mut nodes = Vec::new();
+        let mut entries = CopyBuffer::new(ENTRY_TYPES);
+        let Some(mut chunk) = next() else {
+            return Ok(());
+        };
+        // Refused before the COPY opens (a group's rows share one recorded_at).
+        check_days(self.store, self.missing_day, &chunk.0)?;
+        let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
+        let mut writer = self.tx.copy_in(&stmt)?;
+        loop {
+            check_days(self.store, self.missing_day, &chunk.0)?;
+            push_entries(&mut entries, log_id, &chunk.0)?;
+            push_keys(&mut keys, log_id, &chunk.0)?;
+            nodes.append(&mut chunk.1);
+            entries.send_part(&mut writer)?;
+            match next() {
+                Some(c) => chunk = c,
+                None => break,
+            }
+        }
+        entries.finish_parts(writer)?;
+        self.pending = Some(Pending {
+            keys,
+            entries: CopyBuffer::new(ENTRY_TYPES),
+            nodes,
+        });
+        self.flush()
     }
 }
 
@@ -635,16 +704,7 @@ impl AppendTx for PgTx<'_, '_> {
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
-        if let Some(day) = entries
-            .iter()
-            .map(|e| day_of(e.recorded_at))
-            .find(|d| !self.store.covers(*d))
-        {
-            *self.missing_day = Some(day);
-            return Err(StoreError::Schema(format!(
-                "no partition of aitrail.entries is known to hold day {day} (days since 1970-01-01)"
-            )));
-        }
+        check_days(self.store, self.missing_day, entries)?;
         let log_id = self.log_id;
         let p = self.pending.get_or_insert_with(|| Pending {
             keys: CopyBuffer::new(KEY_TYPES),
@@ -655,6 +715,10 @@ impl AppendTx for PgTx<'_, '_> {
         push_entries(&mut p.entries, log_id, entries)?;
         p.nodes.extend_from_slice(nodes);
         Ok(())
+    }
+
+    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.stream(next)
     }
 }
 

@@ -17,7 +17,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::nodes::{is_stored, StridedNodes};
-use crate::store::{AppendTx, NewEntry, Node, Store, StoredEntry};
+use crate::store::{AppendTx, Chunk, NewEntry, Node, Store, StoredEntry};
 use aitrail_core::chain::chain_hash;
 use aitrail_core::entry::{entry_bytes, PreparedEvent, Receipt, Record};
 use aitrail_core::event::format_time;
@@ -226,6 +226,10 @@ fn watched<V>(
 /// Events per chunk handed from the building thread to the inserting one.
 const CHUNK: usize = 512;
 
+/// The first chunk of a group is smaller, so the backend starts storing rows sooner: while
+/// it is built, nothing else is being sent (PostgreSQL: the server idles).
+const FIRST_CHUNK: usize = 64;
+
 /// Groups of at least this many events are built on a helper thread while the sequencer's
 /// thread inserts what is ready; smaller ones are not worth a thread.
 const PIPELINE_MIN: usize = 2 * CHUNK;
@@ -293,10 +297,12 @@ fn group_commit(
     if count < PIPELINE_MIN {
         return build(plan, &mut |entries, nodes| tx.insert(&entries, &nodes));
     }
-    // Hashing and SQLite's work overlap: a helper thread builds entries chunk by chunk
-    // while this one (which holds the transaction) inserts them.
+    // Hashing and the backend's work overlap: a helper thread builds entries chunk by chunk
+    // while this one (which holds the transaction) inserts them as they come (PostgreSQL
+    // streams them into one open COPY). Should the builder fail, it hangs up, the chunks
+    // end early and its error (joined below) rolls the transaction back.
     std::thread::scope(|scope| {
-        let (send, chunks) = mpsc::sync_channel::<(Vec<NewEntry>, Vec<Node>)>(4);
+        let (send, chunks) = mpsc::sync_channel::<Chunk>(4);
         let builder = scope.spawn(move || {
             build(plan, &mut |entries, nodes| {
                 // The receiver only hangs up after an insert failed, which it reports.
@@ -304,13 +310,7 @@ fn group_commit(
                     .map_err(|_| StoreError::Commit("insert stopped".into()))
             })
         });
-        let mut inserted = Ok(());
-        while let Ok((entries, nodes)) = chunks.recv() {
-            inserted = tx.insert(&entries, &nodes);
-            if inserted.is_err() {
-                break;
-            }
-        }
+        let inserted = tx.insert_all(&mut || chunks.recv().ok());
         drop(chunks);
         let built = builder
             .join()
@@ -320,8 +320,9 @@ fn group_commit(
     })
 }
 
-/// Builds the group's entries in order, handing them to `sink` every `CHUNK` events and at
-/// the end. A job with a conflicting id is refused whole, before anything of it is built.
+/// Builds the group's entries in order, handing them to `sink` after the first
+/// `FIRST_CHUNK` events, then every `CHUNK` events, and at the end. A job with a conflicting
+/// id is refused whole, before anything of it is built.
 fn build(
     plan: Plan<'_>,
     sink: &mut dyn FnMut(Vec<NewEntry>, Vec<Node>) -> Result<()>,
@@ -337,7 +338,8 @@ fn build(
         mut chain,
         mut frontier,
     } = plan;
-    let mut entries = Vec::with_capacity(CHUNK);
+    let mut entries = Vec::with_capacity(FIRST_CHUNK);
+    let mut limit = FIRST_CHUNK;
     let mut nodes = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
     'jobs: for job in jobs {
@@ -402,7 +404,8 @@ fn build(
                 chain_hash: chain,
             });
             seq += 1;
-            if entries.len() == CHUNK {
+            if entries.len() == limit {
+                limit = CHUNK;
                 sink(
                     std::mem::replace(&mut entries, Vec::with_capacity(CHUNK)),
                     std::mem::take(&mut nodes),

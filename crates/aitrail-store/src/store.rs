@@ -89,7 +89,19 @@ pub trait AppendTx: NodeRows {
     /// seq order. An event id the log already holds must fail with
     /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
+    /// Writes every chunk `next` yields (until None), in order, as `insert` would each of
+    /// them. `next` may block while a chunk is being built, so a backend may send the first
+    /// chunks while later ones are still being hashed (PostgreSQL streams them into one COPY).
+    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        while let Some((entries, nodes)) = next() {
+            self.insert(&entries, &nodes)?;
+        }
+        Ok(())
+    }
 }
+
+/// Entries built for one insert, in seq order, and the Merkle nodes they complete.
+pub type Chunk = (Vec<NewEntry>, Vec<Node>);
 
 /// A storage backend. Implementations must make `append` atomic and serialised per log
 /// across processes, and must refuse to change or delete what they stored.

@@ -39,18 +39,29 @@ fn now() -> i64 {
 /// computing seqs, hashes and kept nodes the way the sequencer does: a reference writer, so a
 /// log can span several days. `verify` passing on its output checks it agrees.
 fn append_recorded_at(store: &dyn Store, events: &[PreparedEvent], recorded_at: i64) -> Vec<u64> {
+    append_with(store, events, &|_| recorded_at, None).expect("append with a chosen recorded_at")
+}
+
+/// `append_recorded_at` with each event's `recorded_at(index)`, the rows handed over through
+/// `insert_all` in chunks of `chunk` (streamed into one COPY) when given, else in one `insert`.
+fn append_with(
+    store: &dyn Store,
+    events: &[PreparedEvent],
+    recorded_at: &dyn Fn(usize) -> i64,
+    chunk: Option<usize>,
+) -> aitrail_store::error::Result<Vec<u64>> {
     let mut seqs = Vec::new();
     store
         .append(LOG, &mut |tx| {
             let head = tx.head()?;
             let mut frontier = Frontier::from_source(&mut StridedNodes { rows: tx }, head.size)?;
-            let text = format_time(recorded_at);
             let mut chain = head.chain_hash;
             let (mut rows, mut nodes) = (Vec::new(), Vec::new());
             seqs.clear();
             for (i, ev) in events.iter().enumerate() {
                 let seq = head.size + i as u64;
-                let entry = entry_bytes(seq, LOG, &text, &ev.canonical);
+                let recorded_at = recorded_at(i);
+                let entry = entry_bytes(seq, LOG, &format_time(recorded_at), &ev.canonical);
                 let leaf = leaf_hash(&entry);
                 chain = chain_hash(&chain, &leaf);
                 frontier.push(leaf, |level, index, hash| {
@@ -76,10 +87,21 @@ fn append_recorded_at(store: &dyn Store, events: &[PreparedEvent], recorded_at: 
                 });
                 seqs.push(seq);
             }
-            tx.insert(&rows, &nodes)
+            match chunk {
+                None => tx.insert(&rows, &nodes),
+                Some(n) => {
+                    let mut chunks = rows.chunks(n);
+                    let mut nodes = Some(nodes.clone());
+                    tx.insert_all(&mut || {
+                        // The nodes ride with the first chunk; the store writes them last.
+                        chunks
+                            .next()
+                            .map(|rows| (rows.to_vec(), nodes.take().unwrap_or_default()))
+                    })
+                }
+            }
         })
-        .expect("append with a chosen recorded_at");
-    seqs
+        .map(|()| seqs)
 }
 
 /// A log over three days: 120 entries two days ago, 150 yesterday, 90 today through the
@@ -279,6 +301,61 @@ fn entries_are_partitioned_by_day_with_partitions_ahead_and_indexes() {
         );
     }
     assert!(verify(store.as_ref()).ok);
+}
+
+#[test]
+fn a_streamed_group_gets_its_partition_and_is_refused_a_stored_id() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let mut raw = pg::raw(&db);
+    let today = day_of(now());
+    // Rows streamed into one COPY for a day without a partition: rolled back, the day is
+    // created, the group redone.
+    let first = events(0, 50);
+    let seqs = append_with(store.as_ref(), &first, &|_| now() - 50 * DAY, Some(7)).unwrap();
+    assert_eq!(seqs, (0..50).collect::<Vec<_>>());
+    let rows: i64 = raw
+        .query_one(
+            &format!("SELECT count(*) FROM aitrail.{}", partition_of(today - 50)),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 50);
+    let keys: i64 = raw
+        .query_one("SELECT count(*) FROM aitrail.entry_keys", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 50);
+    // A stored event id among streamed rows: the keys COPY refuses it and nothing is written.
+    let mut again = events(50, 20);
+    again[13] = first[31].clone();
+    let at = now();
+    let err = append_with(store.as_ref(), &again, &|_| at, Some(7)).unwrap_err();
+    assert!(
+        matches!(err, aitrail_store::error::StoreError::DuplicateEventId(_)),
+        "{err}"
+    );
+    assert_eq!(store.head(LOG).unwrap().size, 50);
+    let entries: i64 = raw
+        .query_one("SELECT count(*) FROM aitrail.entries", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(entries, 50, "the streamed entries were rolled back");
+    // A later chunk for a day without a partition aborts the COPY already open; the group is
+    // redone on the same connection once the day exists.
+    let seqs = append_with(
+        store.as_ref(),
+        &events(70, 20),
+        &|i| if i < 14 { at } else { at + 60 * DAY },
+        Some(7),
+    )
+    .unwrap();
+    assert_eq!(seqs, (50..70).collect::<Vec<_>>());
+    assert!(partitions(&mut raw).contains(&partition_of(today + 60)));
+    assert!(verify(store.as_ref()).ok);
+    assert_eq!(store.head(LOG).unwrap().size, 70);
 }
 
 #[test]

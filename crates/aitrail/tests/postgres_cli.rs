@@ -136,7 +136,10 @@ fn ndjson(first: usize, n: usize) -> String {
 fn init_migrates_once_and_creates_the_application_role() {
     let Some(t) = PgTrail::new() else { return };
     assert!(
-        t.init_stderr.contains("migrated from version 0 to 3"),
+        t.init_stderr.contains(&format!(
+            "migrated from version 0 to {}",
+            aitrail_store::postgres::SCHEMA_VERSION
+        )),
         "{}",
         t.init_stderr
     );
@@ -155,7 +158,10 @@ fn init_migrates_once_and_creates_the_application_role() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("is up to date (version 3)"),
+        stderr(&out).contains(&format!(
+            "is up to date (version {})",
+            aitrail_store::postgres::SCHEMA_VERSION
+        )),
         "{}",
         stderr(&out)
     );

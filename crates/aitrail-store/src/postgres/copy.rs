@@ -6,11 +6,13 @@
 //!
 //! A group commit arrives in chunks from the sequencer; encoding each chunk as it comes and
 //! sending the whole group in one statement per table costs the server one COPY setup
-//! (partition routing, six indexes opened) instead of one per chunk.
+//! (partition routing, six indexes opened) instead of one per chunk. A large group's entries
+//! go out chunk by chunk into that one COPY (`send_part`, `finish_parts`) while the sequencer
+//! still hashes the next chunks, so the client's work hides behind the server's.
 
 use crate::error::{Result, StoreError};
 use ::postgres::types::{IsNull, ToSql, Type};
-use ::postgres::Transaction;
+use ::postgres::{CopyInWriter, ToStatement, Transaction};
 use bytes::{BufMut, BytesMut};
 use std::io::Write;
 
@@ -80,26 +82,52 @@ impl CopyBuffer {
         Ok(())
     }
 
-    /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement) inside
-    /// `tx`; returns the rows the server stored.
-    pub(crate) fn send(mut self, tx: &mut Transaction<'_>, copy: &str) -> Result<u64> {
+    /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement, as text
+    /// or prepared) inside `tx`; returns the rows the server stored.
+    pub(crate) fn send<S: ToStatement + ?Sized>(
+        mut self,
+        tx: &mut Transaction<'_>,
+        copy: &S,
+    ) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
         let mut writer = tx.copy_in(copy)?;
-        for chunk in self.buf.chunks(SEND_CHUNK) {
-            if let Err(e) = writer.write_all(chunk) {
-                // The server refused the data (a unique key, say): the error it sent.
-                return Err(
-                    match e.into_inner().map(|b| b.downcast::<::postgres::Error>()) {
-                        Some(Ok(pg)) => StoreError::Postgres(*pg),
-                        Some(Err(other)) => {
-                            StoreError::Commit(format!("sending COPY data: {other}"))
-                        }
-                        None => StoreError::Commit("sending COPY data failed".into()),
-                    },
-                );
-            }
-        }
+        write_data(&mut writer, &self.buf)?;
         Ok(writer.finish()?)
+    }
+
+    /// Sends the rows encoded so far into `writer`, an open COPY of this buffer's columns
+    /// (the signature goes with the first rows), and empties the buffer: a group's rows
+    /// stream into one COPY while its later rows are still being built.
+    pub(crate) fn send_part(&mut self, writer: &mut CopyInWriter<'_>) -> Result<()> {
+        write_data(writer, &self.buf)?;
+        self.buf.clear();
+        // Hand it to the connection now, not at the next write: the server works on these
+        // rows while the client builds the next ones.
+        writer.flush().map_err(copy_error)
+    }
+
+    /// Ends a COPY fed by `send_part`: the rest of the rows and the trailer; returns the rows
+    /// the server stored.
+    pub(crate) fn finish_parts(mut self, mut writer: CopyInWriter<'_>) -> Result<u64> {
+        self.buf.put_i16(-1); // file trailer
+        write_data(&mut writer, &self.buf)?;
+        Ok(writer.finish()?)
+    }
+}
+
+fn write_data(writer: &mut CopyInWriter<'_>, data: &[u8]) -> Result<()> {
+    for chunk in data.chunks(SEND_CHUNK) {
+        writer.write_all(chunk).map_err(copy_error)?;
+    }
+    Ok(())
+}
+
+/// The server refused the data (a unique key, say): the error it sent.
+fn copy_error(e: std::io::Error) -> StoreError {
+    match e.into_inner().map(|b| b.downcast::<::postgres::Error>()) {
+        Some(Ok(pg)) => StoreError::Postgres(*pg),
+        Some(Err(other)) => StoreError::Commit(format!("sending COPY data: {other}")),
+        None => StoreError::Commit("sending COPY data failed".into()),
     }
 }
 
