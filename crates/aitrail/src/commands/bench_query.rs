@@ -8,7 +8,7 @@
 //! - first page of search, for each filter alone, beside the simplest indexed SQL a DBA
 //!   would write for it;
 //! - export: `aitrail export` run as a child process to a pipe, CSV and NDJSON, rows/s and
-//!   the child's peak RSS (`wait4`), beside a raw scan of the entry bytes.
+//!   the child's peak RSS (its `VmHWM`), beside a raw scan of the entry bytes.
 
 use crate::args::BenchArgs;
 use crate::commands::demo;
@@ -26,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -436,8 +437,12 @@ fn first_pages(store: &dyn Store, raw: &Connection, log_id: i64, samples: &[Samp
     Ok(())
 }
 
-/// Runs `aitrail export` on the trail as a child writing to a pipe; returns its time and
-/// peak RSS in bytes.
+/// Runs `aitrail export` on the trail as a child writing to a pipe; returns its time, its
+/// peak RSS in bytes and the lines it wrote.
+///
+/// The peak is the child's `VmHWM` (/proc/PID/status), read every 20 ms while it runs: it
+/// belongs to the memory the child has had since its exec. (`wait4`'s `ru_maxrss` would also
+/// count the moment between fork and exec, when the child still had this benchmark's pages.)
 fn export_child(data: &Path, format: &str) -> Result<(Duration, u64, u64)> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
@@ -449,20 +454,34 @@ fn export_child(data: &Path, format: &str) -> Result<(Duration, u64, u64)> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting aitrail export")?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+                    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+                });
+                peak = peak.max(hwm.unwrap_or(0) * 1024);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
     let mut out = child.stdout.take().context("the child's stdout")?;
     let mut counted = CountLines(0);
     std::io::copy(&mut out, &mut counted)?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data the call fills in; `pid` is our own child, not yet
-    // waited for (std's `Child` only waits when asked).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let status = child.wait()?;
     let elapsed = started.elapsed();
-    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("aitrail export --format {format} failed (status {status})");
+    done.store(true, Ordering::Relaxed);
+    let peak = watcher.join().unwrap_or(0);
+    if !status.success() {
+        bail!("aitrail export --format {format} failed ({status})");
     }
-    Ok((elapsed, usage.ru_maxrss as u64 * 1024, counted.0))
+    Ok((elapsed, peak, counted.0))
 }
 
 /// A sink that counts newlines.
