@@ -3,8 +3,9 @@
 //! version over a period. [`compute`] is pure; [`review_stats`] reads what it needs.
 //!
 //! A decision counts in the period when its `occurred_at` is inside `[from, to)`. It is
-//! attributed to the model and prompt of its task's first `ai.inference` (any time before
-//! `to`); decisions on tasks without one fall under "unknown".
+//! attributed to its own model and prompt version where the event carries them, otherwise to
+//! those of its task's latest `ai.inference` at or before it, as the SQL view
+//! `reviewer_decisions` does (`views.rs`); decisions with neither fall under "unknown".
 
 use crate::error::{Result, StoreError};
 use crate::query::{Filter, Query};
@@ -29,6 +30,8 @@ pub struct DecisionFact {
     /// approve, reject, modify or escalate.
     pub decision: String,
     pub duration_ms: Option<u64>,
+    /// The model and prompt the decision is attributed to.
+    pub version: Version,
 }
 
 /// The figures of one group of decisions.
@@ -128,18 +131,11 @@ impl By {
     }
 }
 
-/// Groups `decisions` by the version of their task (`versions`, by task id).
-pub fn compute(decisions: &[DecisionFact], versions: &HashMap<String, Version>, by: By) -> Stats {
-    let unknown = Version {
-        model: "unknown".into(),
-        prompt: "unknown".into(),
-    };
+/// Groups `decisions` by their version.
+pub fn compute(decisions: &[DecisionFact], by: By) -> Stats {
     let mut groups: BTreeMap<Version, Vec<&DecisionFact>> = BTreeMap::new();
     for d in decisions {
-        groups
-            .entry(by.key(versions.get(&d.task_id).unwrap_or(&unknown)))
-            .or_default()
-            .push(d);
+        groups.entry(by.key(&d.version)).or_default().push(d);
     }
     let all: Vec<&DecisionFact> = decisions.iter().collect();
     Stats {
@@ -191,26 +187,53 @@ fn slim(entry: &[u8]) -> Result<SlimEvent<'_>> {
         .map_err(|e| StoreError::Corrupt(format!("entry is not a record: {e}")))
 }
 
-/// The model and prompt of an `ai.inference` event.
-fn version_of(ev: &SlimEvent<'_>) -> Version {
-    let (name, version) = match &ev.model {
-        Some(m) => (m.name.as_deref(), m.version.as_deref()),
-        None => (None, None),
-    };
-    let model = match (name, version) {
-        (Some(n), Some(v)) => format!("{n} {v}"),
-        (Some(n), None) => n.to_owned(),
-        _ => "unknown".to_owned(),
-    };
-    Version {
-        model,
-        prompt: ev
-            .prompt
-            .as_ref()
-            .and_then(|p| p.version.as_deref())
-            .unwrap_or("unknown")
-            .to_owned(),
+/// Model name, model version and prompt version of an event, each where it has one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Parts {
+    name: Option<String>,
+    version: Option<String>,
+    prompt: Option<String>,
+}
+
+impl Parts {
+    fn of(ev: &SlimEvent<'_>) -> Parts {
+        let model = ev.model.as_ref();
+        let own = |v: Option<&Cow<'_, str>>| v.map(|s| s.to_string());
+        Parts {
+            name: own(model.and_then(|m| m.name.as_ref())),
+            version: own(model.and_then(|m| m.version.as_ref())),
+            prompt: own(ev.prompt.as_ref().and_then(|p| p.version.as_ref())),
+        }
     }
+
+    /// Each part of `self`, or where it has none, that of `fallback` (column by column, as
+    /// the view's `coalesce`).
+    fn or(self, fallback: Option<&Parts>) -> Parts {
+        let fb = fallback.cloned().unwrap_or_default();
+        Parts {
+            name: self.name.or(fb.name),
+            version: self.version.or(fb.version),
+            prompt: self.prompt.or(fb.prompt),
+        }
+    }
+
+    fn version(&self) -> Version {
+        let model = match (&self.name, &self.version) {
+            (Some(n), Some(v)) => format!("{n} {v}"),
+            (Some(n), None) => n.clone(),
+            _ => "unknown".to_owned(),
+        };
+        Version {
+            model,
+            prompt: self.prompt.clone().unwrap_or_else(|| "unknown".to_owned()),
+        }
+    }
+}
+
+/// The model and prompt of an event, "unknown" where it has none.
+#[cfg(test)]
+fn version_of(ev: &SlimEvent<'_>) -> Version {
+    Parts::of(ev).version()
 }
 
 /// Reads the decisions of `[from, to)` (Unix microseconds, occurred time) and the inferences
@@ -223,6 +246,7 @@ pub fn review_stats(
     by: By,
 ) -> Result<(Stats, u64)> {
     let mut read = 0u64;
+    // (decision, its occurred_at, its own model and prompt parts)
     let mut decisions = Vec::new();
     let by_type = |types: &[&str], from: Option<i64>| Query {
         filter: Filter {
@@ -240,30 +264,50 @@ pub fn review_stats(
             read += 1;
             let ev = slim(&row.entry.entry)?;
             let review = ev.review.as_ref();
-            decisions.push(DecisionFact {
+            let fact = DecisionFact {
                 task_id: ev.task_id.to_string(),
                 decision: review
                     .and_then(|r| r.decision.as_deref())
                     .unwrap_or_default()
                     .to_owned(),
                 duration_ms: review.and_then(|r| r.duration_ms),
-            });
+                version: Version {
+                    model: String::new(),
+                    prompt: String::new(),
+                },
+            };
+            decisions.push((fact, row.occurred_at, Parts::of(&ev)));
             Ok(true)
         },
     )?;
-    let wanted: HashSet<&str> = decisions.iter().map(|d| d.task_id.as_str()).collect();
-    let mut versions = HashMap::new();
+    let wanted: HashSet<&str> = decisions.iter().map(|(d, ..)| d.task_id.as_str()).collect();
+    // Each wanted task's inferences in occurred order (the query's order).
+    let mut inferences: HashMap<String, Vec<(i64, Parts)>> = HashMap::new();
     if !wanted.is_empty() {
         store.query(log, &by_type(&["ai.inference"], None), &mut |row| {
             read += 1;
             let ev = slim(&row.entry.entry)?;
-            if wanted.contains(ev.task_id.as_ref()) && !versions.contains_key(ev.task_id.as_ref()) {
-                versions.insert(ev.task_id.to_string(), version_of(&ev));
+            if wanted.contains(ev.task_id.as_ref()) {
+                inferences
+                    .entry(ev.task_id.to_string())
+                    .or_default()
+                    .push((row.occurred_at, Parts::of(&ev)));
             }
             Ok(true)
         })?;
     }
-    Ok((compute(&decisions, &versions, by), read))
+    let facts: Vec<DecisionFact> = decisions
+        .into_iter()
+        .map(|(mut d, at, own)| {
+            let before = inferences.get(&d.task_id).and_then(|list| {
+                let n = list.partition_point(|(t, _)| *t <= at);
+                n.checked_sub(1).map(|i| &list[i].1)
+            });
+            d.version = own.or(before).version();
+            d
+        })
+        .collect();
+    Ok((compute(&facts, by), read))
 }
 
 #[cfg(test)]
@@ -271,10 +315,16 @@ mod tests {
     use super::*;
 
     fn fact(task: &str, decision: &str, ms: Option<u64>) -> DecisionFact {
+        let version = match task {
+            "a" | "b" => v("m 1", "v3"),
+            "c" => v("m 2", "v4"),
+            _ => v("unknown", "unknown"),
+        };
         DecisionFact {
             task_id: task.into(),
             decision: decision.into(),
             duration_ms: ms,
+            version,
         }
     }
 
@@ -330,12 +380,7 @@ mod tests {
             fact("c", "approve", Some(30)),
             fact("z", "reject", Some(5)),
         ];
-        let versions = HashMap::from([
-            ("a".to_owned(), v("m 1", "v3")),
-            ("b".to_owned(), v("m 1", "v3")),
-            ("c".to_owned(), v("m 2", "v4")),
-        ]);
-        let s = compute(&decisions, &versions, By::Both);
+        let s = compute(&decisions, By::Both);
         assert_eq!(s.total.decisions, 6);
         assert_eq!(s.total.overrides, 3);
         assert_eq!(s.total.escalations, 1);
@@ -355,7 +400,7 @@ mod tests {
         let unknown = &s.groups[2].1;
         assert_eq!((unknown.decisions, unknown.overrides), (1, 1));
         assert_eq!(GroupStats::default().override_rate(), 0.0);
-        let by_prompt = compute(&decisions, &versions, By::Prompt);
+        let by_prompt = compute(&decisions, By::Prompt);
         let prompts: Vec<_> = by_prompt
             .groups
             .iter()

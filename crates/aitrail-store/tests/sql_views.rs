@@ -43,6 +43,11 @@ fn fill(store: Arc<dyn Store>) {
     let seq = Sequencer::new(store);
     append_new(&seq, LOG, events(0, 50));
     append_new(&seq, LOG, case_events().into_iter().map(prepare).collect());
+    append_new(
+        &seq,
+        LOG,
+        model_change_events().into_iter().map(prepare).collect(),
+    );
 }
 
 /// Rows of `sql` with every column as text (None for NULL).
@@ -121,7 +126,7 @@ fn check_views(query: &mut dyn FnMut(&str, &[&str], &str) -> Rows) {
     );
 
     // Every review.decision, with the model it reviewed taken from the task's inference.
-    let decisions = query("reviewer_decisions", &["count(*)"], "true");
+    let decisions = query("reviewer_decisions", &["count(*)"], "task_id <> 'case-2'");
     assert_eq!(
         decisions,
         vec![vec![s("11")]],
@@ -136,7 +141,7 @@ fn check_views(query: &mut dyn FnMut(&str, &[&str], &str) -> Rows) {
             "model_version",
             "prompt_version",
         ],
-        "decision = 'reject' ORDER BY task_id",
+        "decision = 'reject' AND task_id <> 'case-2' ORDER BY task_id",
     );
     assert_eq!(
         rejected,
@@ -175,7 +180,7 @@ fn check_views(query: &mut dyn FnMut(&str, &[&str], &str) -> Rows) {
             "prompt_version",
             "changes",
         ],
-        "true ORDER BY task_id",
+        "task_id <> 'case-2' ORDER BY task_id",
     );
     assert_eq!(overrides.len(), 4, "{overrides:?}");
     let case = &overrides[0];
@@ -187,13 +192,74 @@ fn check_views(query: &mut dyn FnMut(&str, &[&str], &str) -> Rows) {
         .all(|r| r[1] == s("reject") && r[4].is_none()));
 }
 
+/// A task whose model changes mid-way, and a decision that names its own model: the view
+/// and the product statistics attribute every decision to the same model and prompt.
+fn model_change_events() -> Vec<Value> {
+    let at = |m: u32| format!("2026-03-04T10:{m:02}:00Z");
+    let inference = |m, version: &str, prompt: &str| {
+        json!({"type": "ai.inference", "task_id": "case-2", "occurred_at": at(m),
+               "model": {"name": "scorer", "version": version},
+               "prompt": {"id": "p", "version": prompt}, "output": {"text": "ok"}})
+    };
+    let decision = |m, decision: &str| {
+        json!({"type": "review.decision", "task_id": "case-2", "occurred_at": at(m),
+               "actor": {"kind": "human", "id": "carol"}, "review": {"decision": decision}})
+    };
+    let mut own = decision(20, "modify");
+    own["model"] = json!({"name": "scorer", "version": "3.0"});
+    vec![
+        inference(0, "1.0", "p1"),
+        decision(5, "approve"),
+        inference(10, "2.0", "p2"),
+        decision(15, "reject"),
+        own,
+    ]
+}
+
+/// The (model, prompt) of each case-2 decision, by the view and by `review_stats`.
+fn check_attribution(store: &dyn Store, view: &mut dyn FnMut(&str, &[&str], &str) -> Rows) {
+    use aitrail_store::stats::{review_stats, By};
+    let s = |v: &str| Some(v.to_owned());
+    let rows = view(
+        "reviewer_decisions",
+        &["decision", "model_name", "model_version", "prompt_version"],
+        "task_id = 'case-2' ORDER BY occurred_at",
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("approve"), s("scorer"), s("1.0"), s("p1")],
+            vec![s("reject"), s("scorer"), s("2.0"), s("p2")],
+            vec![s("modify"), s("scorer"), s("3.0"), s("p2")],
+        ]
+    );
+    // 2026-03-04T10:00Z .. 11:00Z holds only case-2's decisions.
+    let from = 1_772_618_400_000_000;
+    let (stats, _) = review_stats(store, LOG, from, from + 3_600_000_000, By::Both).unwrap();
+    let groups: Vec<(String, String, u64)> = stats
+        .groups
+        .iter()
+        .map(|(v, g)| (v.model.clone(), v.prompt.clone(), g.decisions))
+        .collect();
+    let expected: Vec<(String, String, u64)> = rows
+        .iter()
+        .map(|r| {
+            let name = r[1].clone().unwrap();
+            let version = r[2].clone().unwrap();
+            (format!("{name} {version}"), r[3].clone().unwrap(), 1)
+        })
+        .collect();
+    assert_eq!(groups, expected);
+}
+
 #[test]
 fn views_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trail.db");
-    fill(Arc::new(SqliteStore::open(&path).unwrap()));
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    fill(store.clone());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    check_views(&mut |view, cols, filter| {
+    let mut query = |view: &str, cols: &[&str], filter: &str| -> Rows {
         let cols: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
         let sql = format!("SELECT {} FROM {view} WHERE {filter}", cols.join(", "));
         let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -206,7 +272,9 @@ fn views_on_sqlite() {
         .unwrap()
         .map(|r| r.unwrap())
         .collect()
-    });
+    };
+    check_views(&mut query);
+    check_attribution(store.as_ref(), &mut query);
 }
 
 #[test]
@@ -214,9 +282,9 @@ fn views_on_postgres() {
     let Some((db, store)) = pg::store() else {
         return;
     };
-    fill(store);
+    fill(store.clone());
     let mut client = pg::raw(&db);
-    check_views(&mut |view, cols, filter| {
+    let mut query = |view: &str, cols: &[&str], filter: &str| -> Rows {
         let cols: Vec<String> = cols.iter().map(|c| format!("({c})::text")).collect();
         let sql = format!(
             "SELECT {} FROM aitrail.{view} WHERE {filter}",
@@ -232,5 +300,7 @@ fn views_on_postgres() {
                     .collect()
             })
             .collect()
-    });
+    };
+    check_views(&mut query);
+    check_attribution(store.as_ref(), &mut query);
 }

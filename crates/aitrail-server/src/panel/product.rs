@@ -128,7 +128,7 @@ pub async fn page(
             div { button type="submit" { "Show" } }
         }
         p.muted {
-            "Review decisions that occurred from " (from_day) " to " (to_day) " (UTC, both days included), each counted under the model and prompt of its task's first model output. "
+            "Review decisions that occurred from " (from_day) " to " (to_day) " (UTC, both days included), each counted under the model and prompt it names, or else those of its task's latest model output before it. "
             "Override rate: reject and modify over all decisions. Escalation rate: escalate over all decisions. Review time: the reviewer's recorded time on the decision (p50 = median, p90 = 9 in 10 took at most this)."
         }
         @if t.decisions == 0 {
