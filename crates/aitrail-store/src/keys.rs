@@ -226,6 +226,72 @@ pub fn erase_subject(
     })
 }
 
+/// The subject whose key seals `e`'s content: its own, or else its task's (`task_subjects`).
+fn subject_of_event(
+    e: &Event,
+    tenant_key: &[u8],
+    task_subjects: &HashMap<String, String>,
+) -> Option<String> {
+    aitrail_core::pii::subject_of(&e.value, tenant_key)
+        .or_else(|| task_subjects.get(&e.task_id).cloned())
+}
+
+/// The subject reference of each task that has, in `events`, an event naming no subject of
+/// its own: the first subject the task's events in this batch name, or else the first one its
+/// stored events name (one indexed query per such task). The content of such an event (a
+/// reviewer's changes, say) is about that subject, so it is sealed under the subject's key
+/// and erased with it.
+fn task_subjects(
+    store: &dyn Store,
+    log: &str,
+    events: &[Event],
+    tenant_key: &[u8],
+) -> Result<HashMap<String, String>> {
+    use crate::query::{Filter, Query};
+    let mut named: HashMap<&str, String> = HashMap::new();
+    let mut unnamed: Vec<&str> = Vec::new();
+    for e in events {
+        match aitrail_core::pii::subject_of(&e.value, tenant_key) {
+            Some(r) => {
+                named.entry(e.task_id.as_str()).or_insert(r);
+            }
+            None => unnamed.push(&e.task_id),
+        }
+    }
+    unnamed.sort_unstable();
+    unnamed.dedup();
+    let mut out = HashMap::new();
+    for task in unnamed {
+        if let Some(r) = named.get(task) {
+            out.insert(task.to_owned(), r.clone());
+            continue;
+        }
+        let query = Query {
+            filter: Filter {
+                task_id: Some(task.to_owned()),
+                ..Filter::default()
+            },
+            ..Query::default()
+        };
+        store.query(log, &query, &mut |row| {
+            let record = aitrail_core::entry::Record::parse(&row.entry.entry)?;
+            let r = record
+                .event
+                .get("subject")
+                .and_then(|s| s.get("ref"))
+                .and_then(Value::as_str);
+            match r {
+                Some(r) => {
+                    out.insert(task.to_owned(), r.to_owned());
+                    Ok(false)
+                }
+                None => Ok(true),
+            }
+        })?;
+    }
+    Ok(out)
+}
+
 /// Prepares validated events under a tenant's policy: the data keys of their subjects are
 /// created first when the policy encrypts (`ensure_keys`), then every event is protected
 /// (`aitrail_core::pii::protect`) and canonicalized, on several threads for large batches.
@@ -237,17 +303,19 @@ pub fn prepare_events(
     policy: &aitrail_core::pii::Policy,
     tenant_key: &[u8],
 ) -> Result<Vec<PreparedEvent>> {
-    let keys = if policy.encrypt {
+    let (keys, task_subjects) = if policy.encrypt {
+        let task_subjects = task_subjects(store, log, &events, tenant_key)?;
         let refs: Vec<String> = events
             .iter()
-            .filter_map(|e| aitrail_core::pii::subject_of(&e.value, tenant_key))
+            .filter_map(|e| subject_of_event(e, tenant_key, &task_subjects))
             .collect();
-        ensure_keys(store, log, &seal::kek(tenant_key), &refs)?
+        let keys = ensure_keys(store, log, &seal::kek(tenant_key), &refs)?;
+        (keys, task_subjects)
     } else {
-        HashMap::new()
+        (HashMap::new(), HashMap::new())
     };
     let prepare = |e: Event| -> Result<PreparedEvent> {
-        let key = aitrail_core::pii::subject_of(&e.value, tenant_key).and_then(|r| keys.get(&r));
+        let key = subject_of_event(&e, tenant_key, &task_subjects).and_then(|r| keys.get(&r));
         Ok(PreparedEvent::protected(e, policy, tenant_key, key)?)
     };
     const PARALLEL_MIN: usize = 512;

@@ -176,6 +176,79 @@ pub fn erasure_destroys_one_subjects_content(store: Arc<dyn Store>) -> Vec<u8> {
     wrapped
 }
 
+/// Events that name no subject are about their task's subject: their content is sealed under
+/// that subject's key (found in the same request, or among the task's stored events) and is
+/// erased with it; a task without a subject stays unsealed.
+pub fn events_without_a_subject_are_sealed_with_their_tasks_subject(store: Arc<dyn Store>) {
+    let seq = Sequencer::new(store.clone());
+    let policy = Policy::default();
+    let event = |v: Value| Event::from_value(v, Origin::Client).unwrap();
+    let decision = |task: &str, note: &str| {
+        event(
+            json!({"type": "review.decision", "task_id": task, "occurred_at": "2026-03-01T12:05:00Z",
+                     "actor": {"kind": "human", "id": "rev-1"},
+                     "review": {"decision": "modify", "changes": {"note": note}}}),
+        )
+    };
+    let append = |events: Vec<Event>| {
+        let prepared = prepare_events(store.as_ref(), LOG, events, &policy, TENANT_KEY).unwrap();
+        seq.append(LOG, prepared).unwrap();
+    };
+    // One request: the task names Ada, the model's answer (no subject) comes with it.
+    append(vec![
+        event(
+            json!({"type": "task.created", "task_id": "loan-a", "occurred_at": "2026-03-01T12:00:00Z",
+                     "subject": {"kind": "applicant", "id": ADA}}),
+        ),
+        event(
+            json!({"type": "ai.inference", "task_id": "loan-a", "occurred_at": "2026-03-01T12:01:00Z",
+                     "model": {"name": "m"}, "output": {"text": "ADA-ANSWER-1"}}),
+        ),
+    ]);
+    // Later requests: a decision alone (the subject is found among stored events), Bob's
+    // task in one request, and a task that never names a subject.
+    append(vec![decision("loan-a", "ADA-CHANGE-2")]);
+    append(vec![
+        event(
+            json!({"type": "task.created", "task_id": "loan-b", "occurred_at": "2026-03-01T12:00:00Z",
+                     "subject": {"kind": "applicant", "id": BOB}}),
+        ),
+        decision("loan-b", "BOB-CHANGE-3"),
+    ]);
+    append(vec![decision("loan-z", "NOBODY-CHANGE-4")]);
+
+    let raw = export_all(store.as_ref(), true);
+    for secret in ["ADA-ANSWER-1", "ADA-CHANGE-2", "BOB-CHANGE-3"] {
+        assert!(!raw.contains(secret), "{secret} is sealed: {raw}");
+    }
+    assert!(
+        raw.contains("NOBODY-CHANGE-4"),
+        "no subject, nothing to seal"
+    );
+    let opened = export_all(store.as_ref(), false);
+    for secret in ["ADA-ANSWER-1", "ADA-CHANGE-2", "BOB-CHANGE-3"] {
+        assert!(opened.contains(secret), "{secret} opens for an admin");
+    }
+
+    let seq = Sequencer::new(store.clone());
+    erase_subject(&seq, LOG, &reader(), &subject_ref(TENANT_KEY, ADA), None).unwrap();
+    let opened = export_all(store.as_ref(), false);
+    assert!(
+        !opened.contains("ADA-ANSWER-1") && !opened.contains("ADA-CHANGE-2"),
+        "{opened}"
+    );
+    assert!(opened.contains("BOB-CHANGE-3") && opened.contains("NOBODY-CHANGE-4"));
+    let mut keyring = Keyring::new(store.as_ref(), LOG, TENANT_KEY);
+    let tl = task_timeline(store.as_ref(), LOG, "loan-a", Some(&mut keyring)).unwrap();
+    assert_eq!(tl.steps[1].event["output"], json!({"erased": true}));
+    assert_eq!(
+        tl.steps[2].event["review"]["changes"],
+        json!({"erased": true})
+    );
+    let report = verify_log(store.as_ref(), LOG, None, &mut |_| {}).unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+}
+
 mod sqlite {
     use super::*;
     use aitrail_store::sqlite::SqliteStore;
@@ -204,6 +277,13 @@ mod sqlite {
         }
         drop(store);
     }
+
+    #[test]
+    fn events_without_a_subject_are_sealed_with_their_tasks_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("trail.db")).unwrap());
+        super::events_without_a_subject_are_sealed_with_their_tasks_subject(store);
+    }
 }
 
 mod postgres {
@@ -224,5 +304,13 @@ mod postgres {
             .unwrap()
             .get(0);
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn events_without_a_subject_are_sealed_with_their_tasks_subject() {
+        let Some((_db, store)) = pg::store() else {
+            return;
+        };
+        super::events_without_a_subject_are_sealed_with_their_tasks_subject(store);
     }
 }
