@@ -179,22 +179,47 @@ pub fn erase_subject(
     reason: Option<&str>,
 ) -> Result<Erasure> {
     let store = seq.store().as_ref();
-    let mut entries = 0u64;
-    let filter = crate::query::Filter {
-        subject_ref: Some(subject_ref.to_owned()),
+    // The entries this erasure concerns: those naming the subject, and those of its tasks
+    // sealed under its key without naming it (see `task_subjects`).
+    let mut seqs = std::collections::BTreeSet::new();
+    let mut tasks = std::collections::BTreeSet::new();
+    let query = |filter| crate::query::Query {
+        filter,
         ..Default::default()
     };
     store.query(
         log,
-        &crate::query::Query {
-            filter,
+        &query(crate::query::Filter {
+            subject_ref: Some(subject_ref.to_owned()),
             ..Default::default()
-        },
-        &mut |_| {
-            entries += 1;
+        }),
+        &mut |row| {
+            seqs.insert(row.entry.seq);
+            let record = aitrail_core::entry::Record::parse(&row.entry.entry)?;
+            if let Some(task) = record.event.get("task_id").and_then(Value::as_str) {
+                tasks.insert(task.to_owned());
+            }
             Ok(true)
         },
     )?;
+    let sealed_with = format!("\"key\":\"{subject_ref}\"");
+    for task in tasks {
+        let filter = crate::query::Filter {
+            task_id: Some(task),
+            ..Default::default()
+        };
+        store.query(log, &query(filter), &mut |row| {
+            let bytes = &row.entry.entry;
+            if bytes
+                .windows(sealed_with.len())
+                .any(|w| w == sealed_with.as_bytes())
+            {
+                seqs.insert(row.entry.seq);
+            }
+            Ok(true)
+        })?;
+    }
+    let entries = seqs.len() as u64;
     let shredded = store.erase_subject_key(log, subject_ref)?;
     let Some(key_id) = shredded.key_id else {
         return Err(StoreError::NotFound(format!(

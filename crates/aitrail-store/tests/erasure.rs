@@ -231,7 +231,8 @@ pub fn events_without_a_subject_are_sealed_with_their_tasks_subject(store: Arc<d
     }
 
     let seq = Sequencer::new(store.clone());
-    erase_subject(&seq, LOG, &reader(), &subject_ref(TENANT_KEY, ADA), None).unwrap();
+    let erasure = erase_subject(&seq, LOG, &reader(), &subject_ref(TENANT_KEY, ADA), None).unwrap();
+    assert_eq!(erasure.entries, 3, "the task, its answer and the decision");
     let opened = export_all(store.as_ref(), false);
     assert!(
         !opened.contains("ADA-ANSWER-1") && !opened.contains("ADA-CHANGE-2"),
