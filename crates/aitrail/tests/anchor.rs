@@ -17,47 +17,14 @@ use aitrail_core::merkle::{leaf_hash, subtree_hash, Hash, MemoryTree};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use servers::{Seaweed, Tsa};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-struct Trail {
-    dir: tempfile::TempDir,
-    env: Vec<(&'static str, String)>,
-}
+mod common;
+
+use common::Trail;
 
 impl Trail {
-    fn new() -> Trail {
-        let t = Trail {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        };
-        let out = t.run(&["init", "--origin", "test.example"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        t
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
-        c.arg("--data")
-            .arg(self.data())
-            .args(args)
-            .env_remove("AITRAIL_STORE")
-            .env_remove("AITRAIL_LOG");
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
     /// Ingests `n` review decisions numbered from `from`.
     fn ingest(&self, from: usize, n: usize) {
         let lines: Vec<String> = (from..from + n)
@@ -69,20 +36,7 @@ impl Trail {
                 .to_string()
             })
             .collect();
-        let mut child = self
-            .cmd(&["ingest", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.join("\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = self.run_stdin(&["ingest", "-"], &lines.join("\n"));
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 

@@ -1,85 +1,17 @@
 //! End-to-end tests of the `aitrail` binary: each test makes its own data directory and runs
 //! commands as a user would. A new command gets its tests here, grouped under its name.
 
-use serde_json::{json, Value};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-struct Trail {
-    dir: tempfile::TempDir,
-}
+use common::{stderr, stdout, Trail};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 impl Trail {
-    fn new() -> Trail {
-        let t = Trail {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let out = t.run(&["init", "--origin", "test.example"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        t
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
-        c.arg("--data")
-            .arg(self.data())
-            .args(args)
-            .env_remove("AITRAIL_STORE")
-            .env_remove("AITRAIL_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn verify_json(&self) -> (i32, Value) {
-        let out = self.run(&["verify", "--json"]);
-        (
-            out.status.code().unwrap(),
-            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        )
-    }
-
     fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.data().join("trail.db")).unwrap()
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn ndjson(events: &[Value]) -> String {

@@ -6,59 +6,13 @@
 //! A new PII behaviour of the CLI gets its test here.
 
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
-struct Trail {
-    dir: tempfile::TempDir,
-}
+mod common;
+
+use common::Trail;
 
 impl Trail {
-    fn new() -> Trail {
-        let t = Trail {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        t.ok(&["init", "--origin", "test.example"]);
-        t
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aitrail"))
-            .arg("--data")
-            .arg(self.data())
-            .args(args)
-            .env_remove("AITRAIL_STORE")
-            .env_remove("AITRAIL_LOG")
-            .env_remove("AITRAIL_HMAC_KEY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_stdin(args, "");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Every file under the data directory, as bytes.
     fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();

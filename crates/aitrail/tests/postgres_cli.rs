@@ -7,38 +7,38 @@
 //! say so and pass, except under CI=true. Where a new test belongs: a command's behaviour on
 //! any store goes to `cli.rs`; what differs on PostgreSQL goes here.
 
+mod common;
 #[path = "../../aitrail-store/tests/postgres_support/mod.rs"]
 mod pg;
 
 use aitrail_store::postgres::ScratchDatabase;
+use common::{stderr, Trail};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-/// A data directory whose store is a fresh PostgreSQL database, initialised by its owner;
-/// commands run as the application role `init` created.
+/// A data directory whose store is a scratch PostgreSQL database of its own, initialised by
+/// its owner; every command then runs as the application role `init` created.
 struct PgTrail {
-    dir: tempfile::TempDir,
+    trail: Trail,
     db: ScratchDatabase,
-    /// The application role's URL, as `init` printed it.
-    app_url: String,
     init_stderr: String,
+}
+
+impl std::ops::Deref for PgTrail {
+    type Target = Trail;
+    fn deref(&self) -> &Trail {
+        &self.trail
+    }
 }
 
 impl PgTrail {
     fn new() -> Option<PgTrail> {
         let mut db = pg::database()?;
         let role = db.role_name("app");
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_aitrail"))
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .args(["--store", &db.url(), "init", "--origin", "test.example"])
-            .env("AITRAIL_PG_APP_ROLE", &role)
-            .env_remove("AITRAIL_LOG")
-            .output()
-            .unwrap();
+        let mut trail = Trail::empty();
+        trail.env = vec![("AITRAIL_PG_APP_ROLE", role.clone())];
+        let out = trail.run(&["--store", &db.url(), "init", "--origin", "test.example"]);
         let init_stderr = stderr(&out);
         assert!(out.status.success(), "{init_stderr}");
         let app_url = init_stderr
@@ -48,76 +48,19 @@ impl PgTrail {
             .unwrap_or_else(|| panic!("init printed no URL for the role: {init_stderr}"))
             .to_owned();
         assert!(app_url.contains(&role), "{app_url}");
+        trail.env = vec![("AITRAIL_STORE", app_url)];
         Some(PgTrail {
-            dir,
+            trail,
             db,
-            app_url,
             init_stderr,
         })
     }
 
-    /// `aitrail` as the application role, the store given by `AITRAIL_STORE`.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aitrail"));
-        c.arg("--data")
-            .arg(self.dir.path().join("data"))
-            .args(args)
-            .env("AITRAIL_STORE", &self.app_url)
-            .env_remove("AITRAIL_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "aitrail {args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn verify_json(&self) -> (i32, Value) {
-        let out = self.run(&["verify", "--json"]);
-        (
-            out.status.code().unwrap(),
-            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        )
+    fn app_url(&self) -> &str {
+        &self.trail.env[0].1
     }
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `n` review decisions with ids from `first` on.
 fn ndjson(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| {
@@ -172,7 +115,7 @@ fn init_migrates_once_and_creates_the_application_role() {
     assert!(err.contains("is up to date"), "{err}");
     assert!(err.contains("does not own the aitrail schema"), "{err}");
     assert!(
-        !err.contains(&t.app_url),
+        !err.contains(t.app_url()),
         "a password is printed only once: {err}"
     );
     // A database without the schema says what to do.
