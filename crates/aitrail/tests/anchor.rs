@@ -607,3 +607,53 @@ fn serve_anchors_on_its_schedule() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn serve_verifies_against_the_anchors() {
+    let t = Trail::new();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("dir:{}", dir.path().display());
+    t.ingest(0, 30);
+    assert!(t
+        .anchor(&flags(std::slice::from_ref(&spec), None))
+        .status
+        .success());
+    // Cut anchored history with the signing key: invisible without the anchors.
+    truncate(&t, 20);
+    assert_eq!(t.verify(&[]).0, 0);
+    let mut child = t
+        .cmd(&["serve", "--listen", "127.0.0.1:0", "--anchor", &spec])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first scheduled verification runs at start; its finding goes to stderr.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let failed = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("VERIFY FAILED") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no failed verification within 60 s: {seen:?}"),
+        }
+    };
+    assert!(failed.contains("AnchorMismatch"), "{failed}");
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    child.wait().unwrap();
+}

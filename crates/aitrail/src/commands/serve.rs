@@ -58,6 +58,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             keys.clone(),
             args.checkpoint_every,
         ));
+        let anchors = Arc::new(anchors);
         if !anchors.is_empty() {
             let names: Vec<&str> = anchors.iter().map(|a| a.name()).collect();
             eprintln!(
@@ -69,13 +70,14 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 store.clone(),
                 state.sequencer.clone(),
                 keys.clone(),
-                Arc::new(anchors),
+                anchors.clone(),
                 args.anchor_every,
             ));
         }
         tokio::spawn(verifications(
             store.clone(),
             keys,
+            anchors,
             state.metrics.clone(),
             args.verify_every,
         ));
@@ -116,10 +118,12 @@ async fn checkpoints(store: Arc<dyn Store>, keys: Arc<dyn Keys>, every: std::tim
     }
 }
 
-/// Verifies every log at start and every `every`; results go to the metrics.
+/// Verifies every log at start and every `every`, against the anchors too (as `aitrail
+/// verify --anchor` does); results go to the metrics and the panel's status card.
 async fn verifications(
     store: Arc<dyn Store>,
     keys: Arc<dyn Keys>,
+    anchors: Arc<Vec<Box<dyn aitrail_anchor::Anchor>>>,
     metrics: Arc<Metrics>,
     every: std::time::Duration,
 ) {
@@ -127,15 +131,30 @@ async fn verifications(
     loop {
         tick.tick().await;
         let (store, keys, metrics) = (store.clone(), keys.clone(), metrics.clone());
+        let anchors = anchors.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<()> {
             for log in store.logs()? {
                 let verifier = keys.signer(&log).map_err(anyhow::Error::msg)?.verifier();
-                let report = aitrail_store::verify::verify_log(
+                let mut report = aitrail_store::verify::verify_log(
                     store.as_ref(),
                     &log,
                     Some(&verifier),
                     &mut |_| {},
                 )?;
+                if !anchors.is_empty() {
+                    let (problems, _) = crate::anchors::verify_log(
+                        store.as_ref(),
+                        &log,
+                        Some(&verifier),
+                        &report,
+                        &anchors,
+                    )?;
+                    if !problems.is_empty() {
+                        report.problems.extend(problems);
+                        report.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
+                        report.ok = false;
+                    }
+                }
                 if !report.ok {
                     eprintln!(
                         "aitrail: VERIFY FAILED for log {log:?}: {:?}",
