@@ -21,6 +21,14 @@ pub const KNOWN_TYPES: &[&str] = &[
 /// The prefix of types only aitrail itself writes (`audit.accessed`, `audit.erased`, ...).
 pub const RESERVED_PREFIX: &str = "audit.";
 
+/// The types aitrail writes itself today.
+pub const AUDIT_TYPES: &[&str] = &[
+    "audit.accessed",
+    "audit.reviewed",
+    "audit.anchored",
+    "audit.erased",
+];
+
 /// Review decisions (DESIGN.md `review.decision`).
 pub const DECISIONS: &[&str] = &["approve", "reject", "modify", "escalate"];
 

@@ -17,35 +17,35 @@ SELECT l.name AS log, e.task_id, e.seq, e.event_id,
        strftime('%Y-%m-%dT%H:%M:%fZ', e.occurred_at / 1000000.0, 'unixepoch') AS occurred_at,
        strftime('%Y-%m-%dT%H:%M:%fZ', e.recorded_at / 1000000.0, 'unixepoch') AS recorded_at,
        e.type,
-       json_extract(CAST(e.entry AS TEXT), '$.event.actor.kind') AS actor_kind,
+       json_extract(e.doc, '$.event.actor.kind') AS actor_kind,
        e.actor_id, e.model_name, e.model_version, e.prompt_version, e.decision,
-       json_extract(CAST(e.entry AS TEXT), '$.event.rationale.code') AS rationale_code,
-       json_extract(CAST(e.entry AS TEXT), '$.event.review.duration_ms') AS duration_ms,
-       json_extract(CAST(e.entry AS TEXT), '$.event.escalation.to') AS escalated_to,
-       json_extract(CAST(e.entry AS TEXT), '$.event.escalation.reason') AS escalation_reason,
-       json_extract(CAST(e.entry AS TEXT), '$.event.resolution.outcome') AS resolution,
+       json_extract(e.doc, '$.event.rationale.code') AS rationale_code,
+       json_extract(e.doc, '$.event.review.duration_ms') AS duration_ms,
+       json_extract(e.doc, '$.event.escalation.to') AS escalated_to,
+       json_extract(e.doc, '$.event.escalation.reason') AS escalation_reason,
+       json_extract(e.doc, '$.event.resolution.outcome') AS resolution,
        e.subject_ref, lower(hex(e.leaf_hash)) AS leaf_hash
-FROM entries e JOIN logs l ON l.id = e.log_id;
+FROM (SELECT *, CAST(entry AS TEXT) AS doc FROM entries) e JOIN logs l ON l.id = e.log_id;
 
 CREATE VIEW IF NOT EXISTS reviewer_decisions AS
 SELECT l.name AS log, e.actor_id AS reviewer_id, e.task_id, e.seq, e.event_id,
        strftime('%Y-%m-%dT%H:%M:%fZ', e.occurred_at / 1000000.0, 'unixepoch') AS occurred_at,
        e.decision,
-       json_extract(CAST(e.entry AS TEXT), '$.event.rationale.code') AS rationale_code,
-       json_extract(CAST(e.entry AS TEXT), '$.event.rationale.category') AS rationale_category,
-       json_extract(CAST(e.entry AS TEXT), '$.event.review.duration_ms') AS duration_ms,
-       json_extract(CAST(e.entry AS TEXT), '$.event.review.changes') AS changes,
-       coalesce(e.model_name, (SELECT m.model_name FROM entries m
-           WHERE m.log_id = e.log_id AND m.task_id = e.task_id AND m.type = 'ai.inference'
-             AND m.occurred_at <= e.occurred_at ORDER BY m.occurred_at DESC, m.id DESC LIMIT 1)) AS model_name,
-       coalesce(e.model_version, (SELECT m.model_version FROM entries m
-           WHERE m.log_id = e.log_id AND m.task_id = e.task_id AND m.type = 'ai.inference'
-             AND m.occurred_at <= e.occurred_at ORDER BY m.occurred_at DESC, m.id DESC LIMIT 1)) AS model_version,
-       coalesce(e.prompt_version, (SELECT m.prompt_version FROM entries m
-           WHERE m.log_id = e.log_id AND m.task_id = e.task_id AND m.type = 'ai.inference'
-             AND m.occurred_at <= e.occurred_at ORDER BY m.occurred_at DESC, m.id DESC LIMIT 1)) AS prompt_version
-FROM entries e JOIN logs l ON l.id = e.log_id
-WHERE e.type = 'review.decision';
+       json_extract(e.doc, '$.event.rationale.code') AS rationale_code,
+       json_extract(e.doc, '$.event.rationale.category') AS rationale_category,
+       json_extract(e.doc, '$.event.review.duration_ms') AS duration_ms,
+       json_extract(e.doc, '$.event.review.changes') AS changes,
+       coalesce(e.model_name, m.model_name) AS model_name,
+       coalesce(e.model_version, m.model_version) AS model_version,
+       coalesce(e.prompt_version, m.prompt_version) AS prompt_version
+FROM (SELECT *, CAST(entry AS TEXT) AS doc FROM entries WHERE type = 'review.decision') e
+JOIN logs l ON l.id = e.log_id
+-- The task's latest model answer at or before the decision, found once per decision.
+LEFT JOIN entries m ON m.id = (
+    SELECT i.id FROM entries i
+    WHERE i.log_id = e.log_id AND i.task_id = e.task_id AND i.type = 'ai.inference'
+      AND i.occurred_at <= e.occurred_at
+    ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1);
 
 CREATE VIEW IF NOT EXISTS model_overrides AS
 SELECT * FROM reviewer_decisions WHERE decision IN ('reject', 'modify');

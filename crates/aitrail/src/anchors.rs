@@ -176,10 +176,31 @@ struct Finding {
     rewritten: Option<String>,
 }
 
-/// Checks the log `report` describes against every anchor. Returns the problems (added to
-/// the report by the caller) and a summary per anchor. An anchor that cannot be read is an
-/// error: verification could not run, which is not the same as finding tampering.
-pub fn verify_log(
+/// Checks the log `report` describes against every anchor and adds what it finds to the
+/// report (in seq order; any finding makes it not ok). Returns a summary per anchor. An
+/// anchor that cannot be read is an error: verification could not run, which is not the same
+/// as finding tampering. Used by `verify` and by `serve`'s scheduled verification.
+pub fn verify_against_anchors(
+    store: &dyn Store,
+    log: &str,
+    verifier: Option<&Verifier>,
+    report: &mut Report,
+    anchors: &[Box<dyn Anchor>],
+) -> Result<Vec<AnchorSummary>> {
+    if anchors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (problems, summaries) = verify_log(store, log, verifier, report, anchors)?;
+    if !problems.is_empty() {
+        report.problems.extend(problems);
+        report.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
+        report.ok = false;
+    }
+    Ok(summaries)
+}
+
+/// The problems the anchors find with the log `report` describes, and a summary per anchor.
+fn verify_log(
     store: &dyn Store,
     log: &str,
     verifier: Option<&Verifier>,

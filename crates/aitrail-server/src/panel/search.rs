@@ -7,6 +7,7 @@ use super::session::Session;
 use super::{blocking, day_start, given};
 use crate::routes::query::{entry_body, stream_export, FilterParams};
 use crate::state::AppState;
+use aitrail_core::event::{AUDIT_TYPES, KNOWN_TYPES};
 use aitrail_store::audit::{record_access, search};
 use aitrail_store::export::Format;
 use aitrail_store::keys::Keyring;
@@ -20,20 +21,6 @@ use serde_json::Value;
 
 /// Results per page.
 const PAGE: usize = 50;
-
-/// Event types offered in the form.
-const TYPES: &[&str] = &[
-    "task.created",
-    "ai.inference",
-    "review.assigned",
-    "review.decision",
-    "task.escalated",
-    "task.resolved",
-    "data.accessed",
-    "audit.accessed",
-    "audit.reviewed",
-    "audit.anchored",
-];
 
 /// The search form as submitted; empty fields are no filter.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -110,7 +97,7 @@ fn form(f: &SearchForm) -> Markup {
                 label for="f-type" { "Event type" }
                 select #f-type name="type" {
                     option value="" { "Any" }
-                    @for t in TYPES { option value=(t) selected[selected(&f.types, t)] { (t) } }
+                    @for t in KNOWN_TYPES.iter().chain(AUDIT_TYPES) { option value=(t) selected[selected(&f.types, t)] { (t) } }
                 }
             }
             div { label for="f-model" { "Model name" } input #f-model name="model" value=(val(&f.model)) placeholder="credit-risk-llm"; }

@@ -8,10 +8,9 @@ use super::layout::{
 };
 use super::session::Session;
 use crate::routes::events::prove_event;
-use crate::routes::query::entry_body;
+use crate::routes::query::{entry_body, read_timeline};
 use crate::state::AppState;
-use aitrail_core::event::withhold_content;
-use aitrail_store::audit::{record_access, task_timeline};
+use aitrail_store::audit::record_access;
 use aitrail_store::keys::Keyring;
 use aitrail_store::status::inclusion;
 use aitrail_store::tokens::Role;
@@ -52,40 +51,16 @@ pub async fn timeline(
     who: Session,
     Path(task): Path<String>,
 ) -> Result<Response, PanelError> {
-    let (log, reader) = (who.log(), who.reader());
-    let tenant_key = st.keys.tenant_key(&log);
-    let opens = who.principal.role.can_read(Role::Auditor);
+    let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let id = task.clone();
-    let mut tl = blocking(move || {
-        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
-        let tl = task_timeline(st.store.as_ref(), &log, &id, opens.then_some(&mut keyring))?;
-        record_access(
-            &st.sequencer,
-            &log,
-            &reader,
-            "timeline",
-            json!({"task_id": id}),
-            tl.steps.len() as u64,
-            Some(&id),
-        )?;
-        Ok(tl)
-    })
-    .await?;
+    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &id)?)).await?;
     if tl.steps.is_empty() {
         return Err(PanelError::new(
             StatusCode::NOT_FOUND,
             format!("There are no events for task {task:?}. Check the task id, or search for it."),
         ));
     }
-    let content = who.principal.role.can_read(Role::Auditor);
-    if !content {
-        for step in &mut tl.steps {
-            withhold_content(&mut step.event);
-        }
-        for d in &mut tl.summary.decisions {
-            d.changes = None;
-        }
-    }
+    let content = role.can_read(Role::Auditor);
     let s = &tl.summary;
     let inferences: Vec<_> = tl
         .steps

@@ -8,6 +8,7 @@ use crate::routes::events::EntryBody;
 use crate::state::AppState;
 use aitrail_core::entry::Record;
 use aitrail_core::event::{parse_time, withhold_content, DECISIONS};
+use aitrail_core::timeline::Timeline;
 use aitrail_store::audit::{record_access, record_review, search, task_timeline, Reader};
 use aitrail_store::export::{export, Format};
 use aitrail_store::keys::Keyring;
@@ -248,37 +249,41 @@ pub async fn timeline(
     Path(task): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     who.require_read(Role::Viewer)?;
-    let log = who.log().to_owned();
-    let reader = reader(&who);
-    let tenant_key = st.keys.tenant_key(&log);
-    let opens = who.role.can_read(Role::Auditor);
-    let mut tl = blocking(move || {
-        let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
-        let tl = task_timeline(
-            st.store.as_ref(),
-            &log,
-            &task,
-            opens.then_some(&mut keyring),
-        )?;
-        record_access(
-            &st.sequencer,
-            &log,
-            &reader,
-            "timeline",
-            json!({"task_id": task}),
-            tl.steps.len() as u64,
-            Some(&task),
-        )?;
-        Ok(tl)
-    })
-    .await?;
+    let (log, reader, role) = (who.log().to_owned(), reader(&who), who.role);
+    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &task)?)).await?;
     if tl.steps.is_empty() {
         return Err(ApiError::not_found(format!(
             "no events for task {:?}",
             tl.task_id
         )));
     }
-    if !who.role.can_read(Role::Auditor) {
+    Ok(Json(serde_json::to_value(tl).map_err(ApiError::internal)?))
+}
+
+/// The timeline of `task` as `role` may see it (sealed content opened for auditors and
+/// admins, content withheld from viewers), its read recorded as `audit.accessed`. Shared with
+/// the web panel.
+pub fn read_timeline(
+    st: &AppState,
+    log: &str,
+    reader: &Reader,
+    role: Role,
+    task: &str,
+) -> aitrail_store::Result<Timeline> {
+    let tenant_key = st.keys.tenant_key(log);
+    let opens = role.can_read(Role::Auditor);
+    let mut keyring = Keyring::new(st.store.as_ref(), log, &tenant_key);
+    let mut tl = task_timeline(st.store.as_ref(), log, task, opens.then_some(&mut keyring))?;
+    record_access(
+        &st.sequencer,
+        log,
+        reader,
+        "timeline",
+        json!({"task_id": task}),
+        tl.steps.len() as u64,
+        Some(task),
+    )?;
+    if !opens {
         for step in &mut tl.steps {
             withhold_content(&mut step.event);
         }
@@ -286,7 +291,7 @@ pub async fn timeline(
             d.changes = None;
         }
     }
-    Ok(Json(serde_json::to_value(tl).map_err(ApiError::internal)?))
+    Ok(tl)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

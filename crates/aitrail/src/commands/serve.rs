@@ -141,20 +141,13 @@ async fn verifications(
                     Some(&verifier),
                     &mut |_| {},
                 )?;
-                if !anchors.is_empty() {
-                    let (problems, _) = crate::anchors::verify_log(
-                        store.as_ref(),
-                        &log,
-                        Some(&verifier),
-                        &report,
-                        &anchors,
-                    )?;
-                    if !problems.is_empty() {
-                        report.problems.extend(problems);
-                        report.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
-                        report.ok = false;
-                    }
-                }
+                crate::anchors::verify_against_anchors(
+                    store.as_ref(),
+                    &log,
+                    Some(&verifier),
+                    &mut report,
+                    &anchors,
+                )?;
                 if !report.ok {
                     eprintln!(
                         "aitrail: VERIFY FAILED for log {log:?}: {:?}",
