@@ -489,16 +489,12 @@ struct CountLines(u64);
 
 impl Write for CountLines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += memchr_count(buf);
+        self.0 += buf.iter().filter(|&&b| b == b'\n').count() as u64;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn memchr_count(buf: &[u8]) -> u64 {
-    buf.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn export(data: &Path, raw: &Connection, log_id: i64, size: u64) -> Result<()> {
