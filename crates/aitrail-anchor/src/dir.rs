@@ -27,14 +27,20 @@ impl DirAnchor {
     }
 
     fn check_root(&self) -> Result<()> {
-        if self.root.is_dir() {
-            Ok(())
-        } else {
-            Err(AnchorError::Config(format!(
-                "anchor directory {} does not exist (create it, or mount its volume)",
-                self.root.display()
-            )))
-        }
+        existing_dir(&self.root, "anchor")
+    }
+}
+
+/// Refuses a missing directory: a missing mount point is an error rather than a new, empty
+/// directory on the wrong disk. `what` names its use in the message ("anchor", "archive").
+pub(crate) fn existing_dir(root: &Path, what: &str) -> Result<()> {
+    if root.is_dir() {
+        Ok(())
+    } else {
+        Err(AnchorError::Config(format!(
+            "{what} directory {} does not exist (create it, or mount its volume)",
+            root.display()
+        )))
     }
 }
 
@@ -142,8 +148,8 @@ fn same_content(path: &Path, bytes: &[u8]) -> Result<Option<bool>> {
     }
 }
 
-/// fsync a directory so the names created in it are durable.
-fn sync_dir(dir: &Path) -> Result<()> {
+/// fsync a directory so the names created in (or removed from) it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

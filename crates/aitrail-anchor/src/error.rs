@@ -1,4 +1,5 @@
-//! Errors of aitrail-anchor: each variant names what failed and where (path, bucket, URL).
+//! Errors of aitrail-anchor (anchors and the archive): each variant names what failed and
+//! where (path, bucket, URL).
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -30,6 +31,17 @@ pub enum AnchorError {
     /// checkpoints are never overwritten.
     #[error("{location} already holds another note for this checkpoint; anchored checkpoints are never overwritten ({detail})")]
     Conflict { location: String, detail: String },
+    /// The store refused to delete an object because its lock still holds (S3 Object Lock:
+    /// the retain-until date of a version is not past yet).
+    #[error(
+        "{location} is still locked and cannot be deleted before its retention ends ({detail})"
+    )]
+    Locked { location: String, detail: String },
+    /// An archive key that cannot be a relative path in a directory or under a prefix.
+    #[error(
+        "archive key {key:?}: {reason}; keys are relative paths like default/2026-03-01.seg.gz"
+    )]
+    ArchiveKey { key: String, reason: &'static str },
     /// An S3 request failed.
     #[error("s3://{bucket}: {operation} failed: {detail}")]
     S3 {

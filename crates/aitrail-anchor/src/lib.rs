@@ -13,6 +13,9 @@
 //! - [`tsa::TsaAnchor`] (`tsa:URL`): an RFC 3161 timestamp token over the note, checked
 //!   against the TSA's CA ([`rfc3161`]); it proves the note existed at the token's time.
 //! - [`spec`]: parses `--anchor SPEC` and opens the anchor it names.
+//! - [`archive`]: the other thing kept outside the log: old entries moved to cold storage as
+//!   per-day segment objects ([`Archive`]: `dir:PATH` or `s3://BUCKET/PREFIX`, opened with
+//!   [`open_archive`]), write-once and, on S3, locked until their expiry date.
 //!
 //! ```
 //! use aitrail_anchor::{dir::DirAnchor, Anchor};
@@ -26,6 +29,7 @@
 //! assert_eq!(anchor.list("default").unwrap()[0].note, note);
 //! ```
 
+pub mod archive;
 pub mod check;
 pub mod dir;
 mod error;
@@ -36,6 +40,7 @@ pub mod s3;
 pub mod spec;
 pub mod tsa;
 
+pub use archive::{open_archive, Archive};
 pub use error::{AnchorError, Result, TokenError};
 pub use spec::{open, AnchorSpec, Options, Retention};
 

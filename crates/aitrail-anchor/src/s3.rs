@@ -9,6 +9,9 @@
 //! delete marker; the locked version stays. So `list` reads every version of every key, and
 //! anything written over or beside an anchored note is read too and checked like the rest.
 //!
+//! [`S3Bucket`] (client, Object Lock check, write-once-and-lock, version listing) is shared
+//! with the archive of old segments ([`crate::archive::S3Archive`]).
+//!
 //! Endpoint and credentials come from the standard environment: `AWS_ENDPOINT_URL` (or
 //! `AWS_ENDPOINT_URL_S3`; path-style addressing is used with a custom endpoint, as local
 //! S3-compatible servers need), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -53,7 +56,7 @@ impl S3Settings {
         let need = |name: &str| {
             var(name).ok_or_else(|| {
                 AnchorError::Config(format!(
-                    "an s3:// anchor needs {name} in the environment (with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for a non-AWS server)"
+                    "an s3:// anchor or archive needs {name} in the environment (with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for a non-AWS server)"
                 ))
             })
         };
@@ -69,27 +72,32 @@ impl S3Settings {
     }
 }
 
-/// An S3 Object Lock anchor.
+/// A bucket and the prefix under it, reached with one client: what the S3 anchor and the S3
+/// archive ([`crate::archive::S3Archive`]) share. Keys handed to it are relative to the prefix.
 #[derive(Debug)]
-pub struct S3Anchor {
-    name: String,
+pub(crate) struct S3Bucket {
+    /// `s3://BUCKET` or `s3://BUCKET/PREFIX`, as the spec prints.
+    pub(crate) name: String,
     bucket: String,
     prefix: String,
-    retention: Retention,
     client: Client,
     io: Io,
     /// Set once the bucket's Object Lock was seen enabled.
     locked: OnceLock<()>,
 }
 
-impl S3Anchor {
-    /// An anchor on `bucket`, keeping notes under `prefix` (may be empty).
-    pub fn new(
-        bucket: &str,
-        prefix: &str,
-        retention: Retention,
-        settings: S3Settings,
-    ) -> Result<S3Anchor> {
+/// One version of an object, or a delete marker, as ListObjectVersions returns it.
+#[derive(Debug)]
+pub(crate) struct ObjectVersion {
+    /// The full key (prefix included).
+    pub(crate) key: String,
+    pub(crate) version: Option<String>,
+    pub(crate) delete_marker: bool,
+}
+
+impl S3Bucket {
+    /// A client for `bucket` (nothing is sent yet); `prefix` may be empty.
+    pub(crate) fn new(bucket: &str, prefix: &str, settings: S3Settings) -> Result<S3Bucket> {
         let prefix = prefix.trim_matches('/').to_owned();
         let credentials = aws_sdk_s3::config::Credentials::new(
             settings.access_key_id,
@@ -111,7 +119,7 @@ impl S3Anchor {
         if let Some(endpoint) = settings.endpoint {
             config = config.endpoint_url(endpoint);
         }
-        Ok(S3Anchor {
+        Ok(S3Bucket {
             name: if prefix.is_empty() {
                 format!("s3://{bucket}")
             } else {
@@ -119,14 +127,27 @@ impl S3Anchor {
             },
             bucket: bucket.to_owned(),
             prefix,
-            retention,
             client: Client::from_conf(config.build()),
             io: Io::new().map_err(|e| AnchorError::Config(format!("starting I/O: {e}")))?,
             locked: OnceLock::new(),
         })
     }
 
-    fn key(&self, name: &str) -> String {
+    /// Runs `f` on the bucket's own runtime (see [`crate::net`]).
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.io.block_on(f)
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The full key of `name`, under the prefix.
+    pub(crate) fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_owned()
         } else {
@@ -134,14 +155,14 @@ impl S3Anchor {
         }
     }
 
-    fn location(&self, key: &str, version: Option<&str>) -> String {
+    pub(crate) fn location(&self, key: &str, version: Option<&str>) -> String {
         match version {
             Some(v) => format!("s3://{}/{key}?versionId={v}", self.bucket),
             None => format!("s3://{}/{key}", self.bucket),
         }
     }
 
-    fn failed<E>(&self, operation: &'static str) -> impl Fn(E) -> AnchorError + '_
+    pub(crate) fn failed<E>(&self, operation: &'static str) -> impl Fn(E) -> AnchorError + '_
     where
         E: std::error::Error,
     {
@@ -153,7 +174,7 @@ impl S3Anchor {
     }
 
     /// Refuses a bucket without Object Lock: its objects could be deleted.
-    async fn ensure_locked(&self) -> Result<()> {
+    pub(crate) async fn ensure_locked(&self) -> Result<()> {
         if self.locked.get().is_some() {
             return Ok(());
         }
@@ -184,7 +205,7 @@ impl S3Anchor {
     }
 
     /// The latest version of `key`: `Some((bytes, version))`, or `None` when there is none.
-    async fn read(
+    pub(crate) async fn read(
         &self,
         key: &str,
         version: Option<&str>,
@@ -215,17 +236,21 @@ impl S3Anchor {
         Ok(Some((bytes, version)))
     }
 
-    async fn put_async(&self, log: &str, note: &str) -> Result<Receipt> {
-        self.ensure_locked().await?;
-        let key = self.key(&object_name(log, note)?);
+    /// Writes `bytes` under `key` once, locked in COMPLIANCE mode until `until`, and checks
+    /// that the store applied the lock. Returns the location and whether anything was
+    /// written: the same bytes already there are `(location, false)`, other bytes
+    /// [`AnchorError::Conflict`]. The caller checks [`S3Bucket::ensure_locked`] first.
+    pub(crate) async fn write_once_locked(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<(String, bool)> {
         let same_or_conflict = |existing: Vec<u8>, version: Option<String>| {
-            let location = self.location(&key, version.as_deref());
-            if existing == note.as_bytes() {
-                Ok(Receipt {
-                    location,
-                    created: false,
-                    timestamp: None,
-                })
+            let location = self.location(key, version.as_deref());
+            if existing == bytes {
+                Ok((location, false))
             } else {
                 Err(AnchorError::Conflict {
                     location,
@@ -233,17 +258,16 @@ impl S3Anchor {
                 })
             }
         };
-        if let Some((existing, version)) = self.read(&key, None).await? {
+        if let Some((existing, version)) = self.read(key, None).await? {
             return same_or_conflict(existing, version);
         }
-        let until = self.retention.until(time::OffsetDateTime::now_utc())?;
         let put = self
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
-            .body(ByteStream::from(note.as_bytes().to_vec()))
-            .content_type("text/plain; charset=utf-8")
+            .key(key)
+            .body(ByteStream::from(bytes.to_vec()))
+            .content_type(content_type)
             .object_lock_mode(ObjectLockMode::Compliance)
             .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
             .if_none_match("*")
@@ -253,20 +277,20 @@ impl S3Anchor {
             Ok(out) => out.version_id().map(str::to_owned),
             // Written by someone else in between: theirs stays, compare it.
             Err(e) if e.code() == Some("PreconditionFailed") => {
-                return match self.read(&key, None).await? {
+                return match self.read(key, None).await? {
                     Some((existing, version)) => same_or_conflict(existing, version),
                     None => Err(self.failed("PutObject")(e)),
                 };
             }
             Err(e) => return Err(self.failed("PutObject")(e)),
         };
-        let location = self.location(&key, version.as_deref());
+        let location = self.location(key, version.as_deref());
         // Trust, but check: some S3-compatible stores accept and ignore lock headers.
         let retention = self
             .client
             .get_object_retention()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .set_version_id(version.clone())
             .send()
             .await
@@ -291,32 +315,40 @@ impl S3Anchor {
                 ),
             });
         }
-        Ok(Receipt {
-            location,
-            created: true,
-            timestamp: None,
-        })
+        Ok((location, true))
     }
 
-    async fn list_async(&self, log: &str) -> Result<Vec<Anchored>> {
-        crate::check_log_name(log)?;
-        let prefix = self.key(&format!("{log}/"));
-        let mut versions: Vec<(String, Option<String>)> = Vec::new();
+    /// Every version and delete marker of every key under `prefix` (a full key, or the
+    /// start of keys), in the order S3 lists them: by key, newest first within a key.
+    pub(crate) async fn versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>> {
+        let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (None, None);
         loop {
             let page = self
                 .client
                 .list_object_versions()
                 .bucket(&self.bucket)
-                .prefix(&prefix)
+                .prefix(prefix)
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
                 .await
                 .map_err(self.failed("ListObjectVersions"))?;
-            for v in page.versions() {
-                if let Some(key) = v.key().filter(|k| k.ends_with(".note")) {
-                    versions.push((key.to_owned(), v.version_id().map(str::to_owned)));
+            let versions = page
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id(), false));
+            let markers = page
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), m.version_id(), true));
+            for (key, version, delete_marker) in versions.chain(markers) {
+                if let Some(key) = key {
+                    out.push(ObjectVersion {
+                        key: key.to_owned(),
+                        version: version.map(str::to_owned),
+                        delete_marker,
+                    });
                 }
             }
             if page.is_truncated() != Some(true) {
@@ -328,13 +360,64 @@ impl S3Anchor {
                 break;
             }
         }
+        Ok(out)
+    }
+}
+
+/// An S3 Object Lock anchor.
+#[derive(Debug)]
+pub struct S3Anchor {
+    bucket: S3Bucket,
+    retention: Retention,
+}
+
+impl S3Anchor {
+    /// An anchor on `bucket`, keeping notes under `prefix` (may be empty).
+    pub fn new(
+        bucket: &str,
+        prefix: &str,
+        retention: Retention,
+        settings: S3Settings,
+    ) -> Result<S3Anchor> {
+        Ok(S3Anchor {
+            bucket: S3Bucket::new(bucket, prefix, settings)?,
+            retention,
+        })
+    }
+
+    async fn put_async(&self, log: &str, note: &str) -> Result<Receipt> {
+        self.bucket.ensure_locked().await?;
+        let key = self.bucket.key(&object_name(log, note)?);
+        let until = self.retention.until(time::OffsetDateTime::now_utc())?;
+        let (location, created) = self
+            .bucket
+            .write_once_locked(&key, note.as_bytes(), "text/plain; charset=utf-8", until)
+            .await?;
+        Ok(Receipt {
+            location,
+            created,
+            timestamp: None,
+        })
+    }
+
+    async fn list_async(&self, log: &str) -> Result<Vec<Anchored>> {
+        crate::check_log_name(log)?;
+        let prefix = self.bucket.key(&format!("{log}/"));
+        let mut versions: Vec<(String, Option<String>)> = self
+            .bucket
+            .versions(&prefix)
+            .await?
+            .into_iter()
+            .filter(|v| !v.delete_marker && v.key.ends_with(".note"))
+            .map(|v| (v.key, v.version))
+            .collect();
         versions.sort();
         let mut out = Vec::with_capacity(versions.len());
         for (key, version) in versions {
-            let location = self.location(&key, version.as_deref());
-            let Some((bytes, _)) = self.read(&key, version.as_deref()).await? else {
+            let location = self.bucket.location(&key, version.as_deref());
+            let Some((bytes, _)) = self.bucket.read(&key, version.as_deref()).await? else {
                 return Err(AnchorError::S3 {
-                    bucket: self.bucket.clone(),
+                    bucket: self.bucket.bucket().to_owned(),
                     operation: "GetObject",
                     detail: format!("{location} was listed but cannot be read"),
                 });
@@ -356,14 +439,14 @@ impl S3Anchor {
 
 impl Anchor for S3Anchor {
     fn name(&self) -> &str {
-        &self.name
+        &self.bucket.name
     }
 
     fn put(&self, log: &str, note: &str) -> Result<Receipt> {
-        self.io.block_on(self.put_async(log, note))
+        self.bucket.block_on(self.put_async(log, note))
     }
 
     fn list(&self, log: &str) -> Result<Vec<Anchored>> {
-        self.io.block_on(self.list_async(log))
+        self.bucket.block_on(self.list_async(log))
     }
 }

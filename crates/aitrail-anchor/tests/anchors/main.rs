@@ -4,8 +4,11 @@
 //!
 //! Where a new test belongs: behaviour every anchor must have is a scenario in `suite.rs`
 //! (and runs for every backend through `run_all`); what only one backend does goes below,
-//! in its section; timestamp-token verification (fixtures, chains, key usage) in `tokens.rs`.
+//! in its section; timestamp-token verification (fixtures, chains, key usage) in `tokens.rs`;
+//! the archive of old segments (`dir:` and `s3://`, its scenarios and its backends) in
+//! `archive.rs`.
 
+mod archive;
 #[path = "../support/servers.rs"]
 mod servers;
 mod suite;
