@@ -31,6 +31,7 @@ pub mod event;
 pub mod export;
 pub mod hexser;
 pub mod merkle;
+pub mod period;
 pub mod pii;
 pub mod proof;
 pub mod timeline;

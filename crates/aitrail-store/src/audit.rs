@@ -31,7 +31,7 @@ fn now_micros() -> i64 {
 }
 
 /// Appends one aitrail-written event and returns its receipt.
-fn append(seq: &Sequencer, log: &str, value: Value) -> Result<Receipt> {
+pub(crate) fn append(seq: &Sequencer, log: &str, value: Value) -> Result<Receipt> {
     let event = Event::from_value(value, Origin::Aitrail).map_err(|e| {
         StoreError::Corrupt(format!(
             "audit event invalid: {}",
@@ -67,6 +67,27 @@ pub fn record_access(
             "occurred_at": format_time(now_micros()),
             "actor": {"kind": reader.kind, "id": reader.id, "role": reader.role},
             "attributes": {"action": action, "query": asked, "results": results, "task": task}
+        }),
+    )
+}
+
+/// Records a retention action `reader` took (a legal hold placed or released): an
+/// `audit.retention` event with `attributes`.
+pub fn record_retention(
+    seq: &Sequencer,
+    log: &str,
+    reader: &Reader,
+    attributes: Value,
+) -> Result<Receipt> {
+    append(
+        seq,
+        log,
+        json!({
+            "type": "audit.retention",
+            "task_id": AUDIT_TASK,
+            "occurred_at": format_time(now_micros()),
+            "actor": {"kind": reader.kind, "id": reader.id, "role": reader.role},
+            "attributes": attributes
         }),
     )
 }

@@ -30,6 +30,7 @@ pub mod log;
 pub mod nodes;
 pub mod postgres;
 pub mod query;
+pub mod retention;
 pub mod sequencer;
 pub mod sqlite;
 pub mod stats;

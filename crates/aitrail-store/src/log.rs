@@ -3,7 +3,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::nodes::StridedNodes;
-use crate::store::{Store, StoredCheckpoint};
+use crate::store::{Store, StoredCheckpoint, StoredEntry};
 use aitrail_core::checkpoint::{Checkpoint, Signer};
 use aitrail_core::merkle::{self, Hash};
 use aitrail_core::proof::Proof;
@@ -86,6 +86,12 @@ pub fn prove(store: &dyn Store, log: &str, event_id: &str) -> Result<Option<Proo
     let entry = store
         .entry_by_id(log, event_id)?
         .ok_or_else(|| StoreError::NotFound(format!("event {event_id} in log {log:?}")))?;
+    prove_entry(store, log, &entry)
+}
+
+/// An inclusion proof of `entry` (from the hot store, or read back from an archive segment:
+/// the path's hashes are the same either way).
+pub fn prove_entry(store: &dyn Store, log: &str, entry: &StoredEntry) -> Result<Option<Proof>> {
     let Some(cp) = store
         .latest_checkpoint(log)?
         .filter(|cp| cp.size > entry.seq)

@@ -17,6 +17,7 @@
 mod conn;
 mod copy;
 mod keys;
+mod retention;
 pub mod schema;
 pub mod scratch;
 mod search;
@@ -284,7 +285,15 @@ fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Resul
                 chain_hash: to_hash(row.try_get(1)?),
                 recorded_at: row.try_get::<_, Micros>(2)?.0,
             },
-            None => Head::default(),
+            // Every hot row was archived: the head is the last retired entry.
+            None => retention::retired(c, log_id, seq as u64, seq as u64 + 1)?
+                .pop()
+                .map(|r| Head {
+                    size: r.seq + 1,
+                    chain_hash: r.chain_hash,
+                    recorded_at: r.recorded_at,
+                })
+                .unwrap_or_default(),
         });
     }
     Ok(Head::default())
@@ -358,7 +367,15 @@ fn hash_rows<C: GenericClient>(
 ) -> Result<Vec<Hash>> {
     let want = to.saturating_sub(from) as usize;
     let (from_i, to_i) = (seq_param(from)?, seq_param(to)?);
+    let mut retired = Vec::new();
     let rows = if level == 0 {
+        // Retired seqs are a prefix of the log; their leaf hashes come first.
+        retired = retention::retired_leaves(c, log_id, from_i, to_i)?;
+        let from_i = from_i + retired.len() as i64;
+        let want = want - retired.len();
+        if want == 0 {
+            return Ok(retired);
+        }
         // recorded_at never decreases along a log, so the keys of the first and the last
         // seq bound the days to read. Should they not (tampering), every day is read.
         let stmt = prepared(c, cache, KEY_BOUNDS)?;
@@ -378,13 +395,16 @@ fn hash_rows<C: GenericClient>(
         let stmt = prepared(c, cache, NODE_HASHES)?;
         c.query(&stmt, &[&log_id, &(level as i32), &from_i, &to_i])?
     };
-    if rows.len() != want {
+    if retired.len() + rows.len() != want {
         return Err(StoreError::Corrupt(format!(
             "level {level} rows {from}..{to}: found {} of {want}",
-            rows.len()
+            retired.len() + rows.len()
         )));
     }
-    rows.iter().map(|r| Ok(to_hash(r.try_get(0)?))).collect()
+    for r in &rows {
+        retired.push(to_hash(r.try_get(0)?));
+    }
+    Ok(retired)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -700,7 +720,16 @@ impl AppendTx for PgTx<'_, '_> {
 
     fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>> {
         self.flush()?;
-        entries_by_ids(self.tx, self.cache, self.log_id, ids)
+        let found = entries_by_ids(self.tx, self.cache, self.log_id, ids)?;
+        if found.len() < ids.len() {
+            // An id whose entry left the hot store is still taken (entry_keys keeps it).
+            for id in ids.iter().filter(|id| !found.iter().any(|e| &e.event_id == *id)) {
+                if let Some(r) = retention::retired_event(self.tx, self.log_id, id)? {
+                    return Err(StoreError::Archived { id: id.clone(), seq: r.seq });
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
@@ -942,6 +971,78 @@ impl Store for PgStore {
 
     fn erase_subject_key(&self, log: &str, subject_ref: &str) -> Result<crate::keys::Shredded> {
         keys::erase(&mut self.pool.get()?.client, log, subject_ref)
+    }
+
+    fn segments(&self, log: &str) -> Result<Vec<crate::retention::Segment>> {
+        let mut conn = self.pool.get()?;
+        match self.log_id(&mut conn, log)? {
+            Some(id) => retention::segments(&mut conn.client, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn retire(
+        &self,
+        log: &str,
+        segment: &crate::retention::Segment,
+        rows: &[crate::retention::Retired],
+    ) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        let log_id = self
+            .log_id(&mut conn, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        let mut tx = conn.client.transaction()?;
+        retention::retire(&mut tx, log_id, segment, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn retired(&self, log: &str, from: u64, to: u64) -> Result<Vec<crate::retention::Retired>> {
+        let mut conn = self.pool.get()?;
+        match self.log_id(&mut conn, log)? {
+            Some(id) => retention::retired(&mut conn.client, id, from, to),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn retired_event(
+        &self,
+        log: &str,
+        event_id: &str,
+    ) -> Result<Option<crate::retention::Retired>> {
+        let mut conn = self.pool.get()?;
+        match self.log_id(&mut conn, log)? {
+            Some(id) => retention::retired_event(&mut conn.client, id, event_id),
+            None => Ok(None),
+        }
+    }
+
+    fn expiries(&self, log: &str) -> Result<Vec<crate::retention::Expiry>> {
+        let mut conn = self.pool.get()?;
+        match self.log_id(&mut conn, log)? {
+            Some(id) => retention::expiries(&mut conn.client, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn add_expiry(&self, log: &str, expiry: &crate::retention::Expiry) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        let log_id = self
+            .log_id(&mut conn, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        retention::add_expiry(&mut conn.client, log_id, expiry)
+    }
+
+    fn holds(&self, log: &str) -> Result<Vec<crate::retention::Hold>> {
+        retention::holds(&mut self.pool.get()?.client, log)
+    }
+
+    fn add_hold(&self, log: &str, hold: &crate::retention::Hold) -> Result<()> {
+        retention::add_hold(&mut self.pool.get()?.client, log, hold)
+    }
+
+    fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()> {
+        retention::release_hold(&mut self.pool.get()?.client, log, release)
     }
 
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {

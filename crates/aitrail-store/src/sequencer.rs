@@ -57,16 +57,28 @@ struct Job {
 pub struct Sequencer {
     store: Arc<dyn Store>,
     logs: Mutex<HashMap<String, Worker>>,
+    clock: Clock,
 }
+
+/// Where `recorded_at` comes from: Unix microseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A log's sequencer thread and its queue.
 type Worker = (Sender<Job>, JoinHandle<()>);
 
 impl Sequencer {
     pub fn new(store: Arc<dyn Store>) -> Sequencer {
+        Sequencer::with_clock(store, Arc::new(now_micros))
+    }
+
+    /// A sequencer that records the time `clock` gives (never earlier than the log's last
+    /// entry, as always). For tests and tools that build trails dated in the past; the
+    /// binary and the server always use the system clock.
+    pub fn with_clock(store: Arc<dyn Store>, clock: Clock) -> Sequencer {
         Sequencer {
             store,
             logs: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -89,9 +101,10 @@ impl Sequencer {
                     let (tx, rx) = mpsc::channel();
                     let store = self.store.clone();
                     let name = log.to_owned();
+                    let clock = self.clock.clone();
                     let handle = std::thread::Builder::new()
                         .name(format!("sequencer-{log}"))
-                        .spawn(move || run(store, name, rx))
+                        .spawn(move || run(store, name, rx, clock))
                         .map_err(|e| {
                             StoreError::Commit(format!("cannot start the sequencer thread: {e}"))
                         })?;
@@ -133,7 +146,7 @@ struct Cached {
     frontier: Frontier,
 }
 
-fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>) {
+fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>, clock: Clock) {
     let mut cache: Option<Cached> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -151,7 +164,8 @@ fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>) {
         let mut committed = Ok(());
         for lookup in [false, true] {
             committed = store.append(&log, &mut |tx| {
-                let (outcomes, next) = group_commit(tx, &log, &jobs, cache.as_ref(), lookup)?;
+                let (outcomes, next) =
+                    group_commit(tx, &log, &jobs, cache.as_ref(), lookup, clock())?;
                 results = outcomes;
                 cache = Some(next);
                 Ok(())
@@ -263,6 +277,7 @@ fn group_commit(
     jobs: &[Job],
     cache: Option<&Cached>,
     lookup: bool,
+    now: i64,
 ) -> Result<Built> {
     let head = tx.head()?;
     let frontier = match cache {
@@ -281,7 +296,7 @@ fn group_commit(
         }
     }
     // One timestamp per group commit, never earlier than the last one recorded.
-    let recorded_at = now_micros().max(head.recorded_at);
+    let recorded_at = now.max(head.recorded_at);
     let plan = Plan {
         log,
         jobs,

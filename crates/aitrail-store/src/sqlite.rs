@@ -20,9 +20,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 mod keys;
+mod retention;
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Bits of an entry's row id that hold its seq; the log's id sits above them (`entry_id`).
 pub const SEQ_BITS: u32 = 40;
@@ -96,11 +97,16 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 "#;
 
-/// Append-only: every table refuses UPDATE and DELETE.
+/// Append-only: every table refuses UPDATE and DELETE, except the DELETE of entries whose
+/// hashes were retired into the archive's bookkeeping (`retention`).
 fn triggers() -> String {
-    let mut sql = String::new();
-    for table in ["logs", "entries", "nodes", "checkpoints"] {
+    let mut sql = retention::ENTRIES_DELETE_TRIGGER.to_owned();
+    let tables = ["logs", "entries", "nodes", "checkpoints"];
+    for table in tables.into_iter().chain(retention::TABLES) {
         for op in ["UPDATE", "DELETE"] {
+            if table == "entries" && op == "DELETE" {
+                continue;
+            }
             sql += &format!(
                 "CREATE TRIGGER IF NOT EXISTS {table}_no_{name} BEFORE {op} ON {table} \
                  BEGIN SELECT RAISE(ABORT, 'aitrail is append-only: {op} on {table} is refused'); END;\n",
@@ -163,6 +169,9 @@ impl SqliteStore {
         if version < SCHEMA_VERSION {
             let tx = writer.unchecked_transaction()?;
             tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(retention::SCHEMA)?; // version 4
+            // Version 4 lets `retire` delete rows kept in `retired`: the old trigger goes.
+            tx.execute_batch("DROP TRIGGER IF EXISTS entries_no_delete")?;
             tx.execute_batch(&triggers())?;
             tx.execute_batch(crate::views::SQLITE)?; // version 2
             tx.execute_batch(keys::KEY_SCHEMA)?; // version 3
@@ -402,7 +411,8 @@ fn insert_error(err: rusqlite::Error, event_id: &str) -> StoreError {
         // SQLite names the index's columns: "UNIQUE constraint failed: entries.log_id, entries.event_id".
         rusqlite::Error::SqliteFailure(e, Some(msg))
             if e.code == ErrorCode::ConstraintViolation
-                && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && (e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER)
                 && msg.contains("entries.event_id") =>
         {
             StoreError::DuplicateEventId(event_id.to_owned())
@@ -426,7 +436,17 @@ fn head_of(conn: &Connection, log_id: Option<i64>) -> Result<Head> {
             })
         })
         .optional()?;
-    Ok(head.unwrap_or_default())
+    match head {
+        Some(h) => Ok(h),
+        // Every hot row was archived: the head is the last retired entry.
+        None => Ok(retention::last_retired(conn, log_id)?
+            .map(|r| Head {
+                size: r.seq + 1,
+                chain_hash: r.chain_hash,
+                recorded_at: r.recorded_at,
+            })
+            .unwrap_or_default()),
+    }
 }
 
 fn hash_rows(
@@ -440,6 +460,14 @@ fn hash_rows(
         return Err(StoreError::NotFound("log has no entries".into()));
     };
     let mut out = Vec::with_capacity((to - from) as usize);
+    // Retired seqs are a prefix of the log; their leaf hashes come first.
+    let retired = if level == 0 {
+        retention::retired_leaves(conn, log_id, from, to)?
+    } else {
+        Vec::new()
+    };
+    let hot_from = from + retired.len() as u64;
+    out.extend(retired);
     let mut rows_into = |mut rows: rusqlite::Rows<'_>| -> Result<()> {
         while let Some(row) = rows.next()? {
             out.push(to_hash(&any_bytes(row, 0)?));
@@ -447,7 +475,7 @@ fn hash_rows(
         Ok(())
     };
     if level == 0 {
-        let (start, end) = id_range(log_id, from, Some(to));
+        let (start, end) = id_range(log_id, hot_from, Some(to));
         let mut stmt = conn.prepare_cached(
             "SELECT leaf_hash FROM entries WHERE id >= ?1 AND id < ?2 ORDER BY id",
         )?;
@@ -494,6 +522,8 @@ impl AppendTx for SqliteTx<'_> {
                 .optional()?
             {
                 out.push(e);
+            } else if let Some(r) = retention::retired_event(self.conn, self.log_id, id)? {
+                return Err(StoreError::Archived { id: id.clone(), seq: r.seq });
             }
         }
         Ok(out)
@@ -721,6 +751,78 @@ impl Store for SqliteStore {
 
     fn erase_subject_key(&self, log: &str, subject_ref: &str) -> Result<crate::keys::Shredded> {
         keys::erase(&mut Self::lock(&self.keys), log, subject_ref)
+    }
+
+    fn segments(&self, log: &str) -> Result<Vec<crate::retention::Segment>> {
+        let conn = Self::lock(&self.reader);
+        match self.log_id(&conn, log)? {
+            Some(id) => retention::segments(&conn, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn retire(
+        &self,
+        log: &str,
+        segment: &crate::retention::Segment,
+        rows: &[crate::retention::Retired],
+    ) -> Result<()> {
+        let mut conn = Self::lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let log_id = self
+            .log_id(&tx, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        retention::retire(&tx, log_id, segment, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn retired(&self, log: &str, from: u64, to: u64) -> Result<Vec<crate::retention::Retired>> {
+        let conn = Self::lock(&self.reader);
+        match self.log_id(&conn, log)? {
+            Some(id) => retention::retired(&conn, id, from, to),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn retired_event(
+        &self,
+        log: &str,
+        event_id: &str,
+    ) -> Result<Option<crate::retention::Retired>> {
+        let conn = Self::lock(&self.reader);
+        match self.log_id(&conn, log)? {
+            Some(id) => retention::retired_event(&conn, id, event_id),
+            None => Ok(None),
+        }
+    }
+
+    fn expiries(&self, log: &str) -> Result<Vec<crate::retention::Expiry>> {
+        let conn = Self::lock(&self.reader);
+        match self.log_id(&conn, log)? {
+            Some(id) => retention::expiries(&conn, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn add_expiry(&self, log: &str, expiry: &crate::retention::Expiry) -> Result<()> {
+        let conn = Self::lock(&self.writer);
+        let log_id = self
+            .log_id(&conn, log)?
+            .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
+        retention::add_expiry(&conn, log_id, expiry)
+    }
+
+    fn holds(&self, log: &str) -> Result<Vec<crate::retention::Hold>> {
+        retention::holds(&Self::lock(&self.reader), log)
+    }
+
+    fn add_hold(&self, log: &str, hold: &crate::retention::Hold) -> Result<()> {
+        retention::add_hold(&Self::lock(&self.writer), log, hold)
+    }
+
+    fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()> {
+        retention::release_hold(&Self::lock(&self.writer), log, release)
     }
 
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {

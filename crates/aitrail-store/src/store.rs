@@ -158,4 +158,33 @@ pub trait Store: Send + Sync {
     /// All checkpoints of the log, oldest first.
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>>;
     fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>>;
+
+    // Retention (see `retention`). Entries leave the hot store only as whole archived
+    // segments, oldest first, so the retired seqs are always a prefix `0..retired_end`.
+
+    /// Archive segments recorded for the log, by first seq.
+    fn segments(&self, log: &str) -> Result<Vec<crate::retention::Segment>>;
+    /// In one transaction: records `segment` and the hashes of its entries (`rows`, in seq
+    /// order, exactly its range), then drops the range's hot rows (those the backend can:
+    /// PostgreSQL drops a day's partition once every log's rows in it are retired).
+    fn retire(
+        &self,
+        log: &str,
+        segment: &crate::retention::Segment,
+        rows: &[crate::retention::Retired],
+    ) -> Result<()>;
+    /// Retired rows with seqs in `from..to`, in seq order.
+    fn retired(&self, log: &str, from: u64, to: u64) -> Result<Vec<crate::retention::Retired>>;
+    /// The retired row of an event id, if it left the hot store.
+    fn retired_event(&self, log: &str, event_id: &str)
+        -> Result<Option<crate::retention::Retired>>;
+    /// Expiries recorded for the log, by first seq.
+    fn expiries(&self, log: &str) -> Result<Vec<crate::retention::Expiry>>;
+    fn add_expiry(&self, log: &str, expiry: &crate::retention::Expiry) -> Result<()>;
+    /// Every legal hold of the log (released ones too), oldest first.
+    fn holds(&self, log: &str) -> Result<Vec<crate::retention::Hold>>;
+    /// Adds a hold; an id the log already has is an error.
+    fn add_hold(&self, log: &str, hold: &crate::retention::Hold) -> Result<()>;
+    /// Records the release of a hold (an insert: holds are never changed).
+    fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()>;
 }

@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::nodes::is_stored;
+use crate::retention::{ArchiveStore, Expiry, Retired};
 use crate::store::{to_hash, Store, StoredEntry};
 use aitrail_core::chain::{chain_hash, CHAIN_START};
 use aitrail_core::checkpoint::{Checkpoint, Verifier};
@@ -41,6 +42,11 @@ pub enum ProblemKind {
     /// What an anchor holds is no valid evidence: a note the log's key did not sign, or a
     /// timestamp token that does not verify; the detail names the anchor and object.
     BadAnchor,
+    /// An archive segment the store recorded is not in the archive (deleted before any
+    /// recorded expiry); the detail names the segment and its seq range.
+    MissingArchive,
+    /// An archive segment's bytes are not what was archived.
+    ChangedArchive,
 }
 
 /// One problem, located.
@@ -61,33 +67,72 @@ pub struct Report {
     pub bytes: u64,
     pub checkpoints: u64,
     pub root: String,
+    /// Entries read back from archive segments and checked.
+    pub archived: u64,
+    /// Entries expired by policy: only their recorded hashes remain, and still verify.
+    pub expired: u64,
+    /// Archived entries not read back (no archive was given): their recorded hashes verify.
+    pub unchecked: u64,
     pub problems: Vec<Problem>,
 }
 
 /// Rows handed from the reading thread to the hashing thread at a time.
 const CHUNK: usize = 1024;
 
-/// Verifies `log`; `progress(entries_read)` is called every `CHUNK` entries.
-///
-/// Two threads share the work: this one reads rows from the store, a second one hashes and
-/// walks them, so reading and hashing overlap.
+/// What the reading thread hands the hashing thread.
+enum Batch {
+    /// Stored entries (hot rows, or a segment read back from the archive).
+    Rows(Vec<StoredEntry>),
+    /// Only the hashes of entries that left the hot store.
+    Leaves(Vec<Retired>),
+}
+
+/// Verifies `log` (archived entries by their recorded hashes only, see `verify_archived`);
+/// `progress(entries_read)` is called every `CHUNK` entries.
 pub fn verify_log(
     store: &dyn Store,
     log: &str,
     verifier: Option<&Verifier>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report> {
+    verify_archived(store, log, verifier, None, progress)
+}
+
+/// Verifies `log`, reading archived segments back from `archive` when given;
+/// `progress(entries_read)` is called every `CHUNK` entries.
+///
+/// Two threads share the work: this one reads rows from the store, a second one hashes and
+/// walks them, so reading and hashing overlap.
+pub fn verify_archived(
+    store: &dyn Store,
+    log: &str,
+    verifier: Option<&Verifier>,
+    archive: Option<&dyn ArchiveStore>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
     let mut walk = Walk::new(store, log, verifier)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || {
             let mut pending: Option<StoredEntry> = None;
-            for chunk in rx {
-                for row in chunk {
-                    if let Some(prev) = pending.take() {
-                        walk.row(prev, Some(&row));
+            for batch in rx {
+                match batch {
+                    Batch::Rows(rows) => {
+                        for row in rows {
+                            if let Some(prev) = pending.take() {
+                                walk.row(prev, Some(&row));
+                            }
+                            pending = Some(row);
+                        }
                     }
-                    pending = Some(row);
+                    Batch::Leaves(leaves) => {
+                        if let Some(prev) = pending.take() {
+                            walk.row(prev, None);
+                        }
+                        for r in &leaves {
+                            walk.leaf(r);
+                        }
+                    }
                 }
             }
             if let Some(last) = pending.take() {
@@ -95,28 +140,137 @@ pub fn verify_log(
             }
             walk
         });
-        let mut chunk = Vec::with_capacity(CHUNK);
+        // The worker only stops early by panicking, which join reports below.
         let mut read = 0u64;
-        let scanned = store.scan(log, 0, &mut |row| {
-            chunk.push(row);
-            if chunk.len() == CHUNK {
-                read += CHUNK as u64;
-                progress(read);
-                // The worker only stops early by panicking, which join reports below.
-                let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
-            }
-            Ok(true)
+        let archived = read_archived(store, log, archive, &mut |batch| {
+            read += match &batch {
+                Batch::Rows(r) => r.len(),
+                Batch::Leaves(l) => l.len(),
+            } as u64;
+            progress(read);
+            let _ = tx.send(batch);
         });
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let from = archived.as_ref().map_or(0, |a| a.end);
+        let scanned = match &archived {
+            Ok(_) => store.scan(log, from, &mut |row| {
+                chunk.push(row);
+                if chunk.len() == CHUNK {
+                    read += CHUNK as u64;
+                    progress(read);
+                    let _ = tx.send(Batch::Rows(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(CHUNK),
+                    )));
+                }
+                Ok(true)
+            }),
+            Err(_) => Ok(()),
+        };
         read += chunk.len() as u64;
-        let _ = tx.send(chunk);
+        let _ = tx.send(Batch::Rows(chunk));
         drop(tx);
         let walk = worker
             .join()
             .map_err(|_| crate::StoreError::Corrupt("the verify worker panicked".into()))?;
+        let archived = archived?;
         scanned?;
         progress(read);
-        Ok(walk.finish())
+        let mut report = walk.finish();
+        report.archived = archived.archived;
+        report.expired = archived.expired;
+        report.unchecked = archived.unchecked;
+        report.problems.extend(archived.problems);
+        report.problems.sort_by_key(|p| p.seq.unwrap_or(u64::MAX));
+        report.ok = report.problems.is_empty();
+        Ok(report)
     })
+}
+
+/// What the walk over the retired prefix found before the hot rows.
+struct ArchivedPart {
+    /// One past the last retired seq: the hot scan starts here.
+    end: u64,
+    archived: u64,
+    expired: u64,
+    unchecked: u64,
+    problems: Vec<Problem>,
+}
+
+/// Sends the retired prefix of the log to the walk, segment by segment: a segment read back
+/// from the archive as rows; an expired one, or one that cannot be read, as its recorded
+/// hashes (so the rest of the walk goes on), with a problem when it should have been there.
+fn read_archived(
+    store: &dyn Store,
+    log: &str,
+    archive: Option<&dyn ArchiveStore>,
+    send: &mut dyn FnMut(Batch),
+) -> Result<ArchivedPart> {
+    let segments = store.segments(log)?;
+    let expiries: HashMap<u64, Expiry> = store
+        .expiries(log)?
+        .into_iter()
+        .map(|e| (e.first_seq, e))
+        .collect();
+    let mut part = ArchivedPart {
+        end: crate::retention::retired_end(&segments),
+        archived: 0,
+        expired: 0,
+        unchecked: 0,
+        problems: Vec::new(),
+    };
+    for seg in &segments {
+        let n = seg.end_seq - seg.first_seq;
+        let range = format!("seqs {} to {}", seg.first_seq, seg.end_seq - 1);
+        let problem = |kind, detail: String| Problem {
+            kind,
+            seq: Some(seg.first_seq),
+            event_id: None,
+            detail,
+        };
+        if let Some(e) = expiries.get(&seg.first_seq) {
+            let leaves = store.retired(log, seg.first_seq, seg.end_seq)?;
+            let mut tree = Frontier::new();
+            for r in &leaves {
+                tree.push(r.leaf_hash, |_, _, _| {});
+            }
+            if tree.root() != seg.root {
+                part.problems.push(problem(ProblemKind::ChangedArchive, format!(
+                    "{range} (expired by policy, audit.retention at seq {}): their recorded hashes do not give the segment's Merkle root",
+                    e.retention_seq
+                )));
+            }
+            part.expired += n;
+            send(Batch::Leaves(leaves));
+            continue;
+        }
+        let Some(archive) = archive else {
+            part.unchecked += n;
+            send(Batch::Leaves(store.retired(log, seg.first_seq, seg.end_seq)?));
+            continue;
+        };
+        match crate::retention::open_segment(store, archive, log, seg)? {
+            Ok(Some(opened)) => {
+                part.archived += n;
+                send(Batch::Rows(opened.entries));
+                continue;
+            }
+            Ok(None) => part.problems.push(problem(
+                ProblemKind::MissingArchive,
+                format!(
+                    "{range}: archive segment {} is missing from {} (no expiry was recorded)",
+                    seg.key,
+                    archive.name()
+                ),
+            )),
+            Err(detail) => part.problems.push(problem(
+                ProblemKind::ChangedArchive,
+                format!("{range}: {detail}"),
+            )),
+        }
+        send(Batch::Leaves(store.retired(log, seg.first_seq, seg.end_seq)?));
+    }
+    Ok(part)
 }
 
 struct CheckpointView {
@@ -306,6 +460,38 @@ impl Walk {
             }
         }
         self.prev_chain = to_hash(&row.chain_hash);
+        self.bytes += row.entry.len() as u64;
+        self.push(leaf, s, row.event_id);
+    }
+
+    /// An entry that left the hot store: only its recorded hashes are left to check (the
+    /// chain link here; the tree against every checkpoint, as for any entry).
+    fn leaf(&mut self, r: &Retired) {
+        let s = r.seq;
+        if s > self.expected {
+            let e = self.expected;
+            self.report(ProblemKind::MissingSeq, e, None, format!("seqs {e} to {} are missing", s - 1));
+            self.expected = s;
+        }
+        if s == self.last_good_cp {
+            self.first_after_good = Some(r.event_id.clone());
+        }
+        let was_resync = std::mem::take(&mut self.resync) | std::mem::take(&mut self.skip_chain);
+        if chain_hash(&self.prev_chain, &r.leaf_hash) != r.chain_hash && !was_resync {
+            self.report(
+                ProblemKind::ChangedEntry,
+                s,
+                Some(&r.event_id),
+                format!("seq {s} (archived): the recorded chain hash does not follow from its leaf hash and the one before"),
+            );
+        }
+        self.prev_chain = r.chain_hash;
+        self.push(r.leaf_hash, s, r.event_id.clone());
+    }
+
+    /// Adds the leaf of `seq` to the recomputed tree, compares the nodes it completes with the
+    /// stored ones, and the root with any checkpoint of the new size.
+    fn push(&mut self, leaf: Hash, seq: u64, event_id: String) {
         let mut changed_nodes = Vec::new();
         let nodes = &self.nodes;
         let compare = !self.tree_diverged;
@@ -319,9 +505,8 @@ impl Walk {
             self.report(ProblemKind::ChangedNode, first, None, format!("stored node level {level} index {index} (seqs {first}..{}) differs from the recomputed tree", (index + 1) << level));
         }
         self.size += 1;
-        self.bytes += row.entry.len() as u64;
-        self.expected = s + 1;
-        self.last = Some((s, row.event_id));
+        self.expected = seq + 1;
+        self.last = Some((seq, event_id));
         self.check_checkpoints();
     }
 
@@ -383,6 +568,9 @@ impl Walk {
             bytes: self.bytes,
             checkpoints: self.checkpoints.len() as u64,
             root: hex::encode(self.frontier.root()),
+            archived: 0,
+            expired: 0,
+            unchecked: 0,
             problems: self.problems,
         }
     }

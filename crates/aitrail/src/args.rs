@@ -66,6 +66,68 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Move old entries to the archive and expire what is past retention.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Legal holds: nothing a hold covers expires while it stands.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Archive the days past the hot window and expire segments past retention (every log).
+    Run(RetentionRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionRunArgs {
+    /// List what would be done, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a hold on a task, a subject, or a range of occurred_at.
+    Add {
+        /// Hold everything of this task.
+        #[arg(long)]
+        task: Option<String>,
+        /// Hold everything about this subject (raw id: turned into its keyed reference).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Hold everything about the subject with this keyed reference.
+        #[arg(long)]
+        subject_ref: Option<String>,
+        /// Hold what occurred from this time (RFC 3339 or a date), with --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// ...until this time (exclusive; a date: the whole of that day).
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (the matter or request); recorded in the trail.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the active holds (--all: released ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a hold (recorded; the hold itself stays listed with --all).
+    Release {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Filters shared by search and export.
@@ -135,6 +197,9 @@ pub struct SearchArgs {
     /// Results per page.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Also search entries moved to the archive (read back from its segments).
+    #[arg(long)]
+    pub include_archive: bool,
     /// Continue after this cursor (printed with the previous page).
     #[arg(long)]
     pub cursor: Option<String>,
@@ -150,6 +215,9 @@ pub struct TimelineArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also read entries moved to the archive.
+    #[arg(long)]
+    pub include_archive: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +233,9 @@ pub struct ExportArgs {
     /// hashes to its leaf); by default sealed content is opened.
     #[arg(long)]
     pub sealed: bool,
+    /// Also export entries moved to the archive (read back from its segments first).
+    #[arg(long)]
+    pub include_archive: bool,
 }
 
 #[derive(Debug, Args)]

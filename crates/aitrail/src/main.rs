@@ -6,9 +6,10 @@ mod commands;
 mod data;
 mod pii_config;
 mod progress;
+mod retention_config;
 mod sample;
 
-use args::{Cli, Command};
+use args::{Cli, Command, RetentionCommand};
 use clap::Parser;
 use commands::Ctx;
 use std::process::ExitCode;
@@ -62,5 +63,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Erase(a) => commands::erase::run(&Ctx::open(cli)?, a).map(ok),
         Command::Serve(a) => commands::serve::run(cli, a).map(ok),
         Command::Token(t) => commands::token::run(cli, t).map(ok),
+        Command::Retention(RetentionCommand::Run(a)) => {
+            commands::retention::run(&Ctx::open(cli)?, a)
+        }
+        Command::Hold(h) => commands::hold::run(&Ctx::open(cli)?, h).map(ok),
     }
 }

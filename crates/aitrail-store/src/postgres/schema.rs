@@ -38,10 +38,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "subject_keys: data keys of subjects, deletable (erasure)",
         sql: super::keys::V3,
     },
+    Migration {
+        version: 4,
+        name: "retention: segments, retired hashes, expiries, legal holds, drop_retired_day",
+        sql: super::retention::V4,
+    },
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[
@@ -321,9 +326,10 @@ pub fn grants_sql(role: &str) -> String {
     let mut sql = format!(
         "GRANT USAGE ON SCHEMA aitrail TO {role};\n\
          GRANT SELECT ON aitrail.schema_migrations TO {role};\n\
-         GRANT EXECUTE ON FUNCTION aitrail.ensure_partitions(date, date) TO {role};\n"
+         GRANT EXECUTE ON FUNCTION aitrail.ensure_partitions(date, date) TO {role};\n\
+         GRANT EXECUTE ON FUNCTION aitrail.drop_retired_day(date) TO {role};\n"
     );
-    for t in APP_WRITES {
+    for t in APP_WRITES.iter().chain(super::retention::TABLES) {
         sql += &format!("GRANT SELECT, INSERT ON aitrail.{t} TO {role};\n");
     }
     for v in crate::views::NAMES {
@@ -430,6 +436,12 @@ mod tests {
         for t in PLAIN_TABLES {
             assert!(
                 V1.contains(&format!("'{t}'")),
+                "{t} is not in the trigger loop"
+            );
+        }
+        for t in super::super::retention::TABLES {
+            assert!(
+                super::super::retention::V4.contains(&format!("'{t}'")),
                 "{t} is not in the trigger loop"
             );
         }

@@ -8,6 +8,8 @@ use crate::progress::{bar, spinner};
 use aitrail_store::audit::record_access;
 use aitrail_store::export::{export, Format};
 use aitrail_store::query::{Filter, Query};
+use aitrail_store::retention::WithArchive;
+use aitrail_store::store::Store;
 use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
@@ -15,6 +17,15 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let filter = to_filter(&args.filter, &tenant_key)?;
     let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
     let keyring = (!args.sealed).then_some(&mut keyring);
+    let archive = ctx.archive(args.include_archive)?;
+    let with = archive.as_deref().map(|archive| WithArchive {
+        store: ctx.store.as_ref(),
+        archive,
+    });
+    let store: &dyn Store = match &with {
+        Some(w) => w,
+        None => ctx.store.as_ref(),
+    };
     let query = Query {
         filter,
         ..Query::default()
@@ -36,7 +47,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 spinner("exporting")
             };
             let rows = export(
-                ctx.store.as_ref(),
+                store,
                 &ctx.log,
                 &query,
                 format,
@@ -58,7 +69,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
             export(
-                ctx.store.as_ref(),
+                store,
                 &ctx.log,
                 &query,
                 format,

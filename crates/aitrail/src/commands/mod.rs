@@ -11,10 +11,12 @@ pub mod demo;
 pub mod erase;
 pub mod export;
 pub mod filters;
+pub mod hold;
 pub mod ingest;
 pub mod init;
 pub mod key;
 pub mod prove;
+pub mod retention;
 pub mod review;
 pub mod search;
 pub mod serve;
@@ -56,6 +58,20 @@ impl Ctx {
             kind: "human",
             id: format!("cli:{user}"),
             role: "admin".into(),
+        }
+    }
+
+    /// The configured archive: required (an error saying how to configure one) when
+    /// `required`, else opened when configured.
+    pub fn archive(
+        &self,
+        required: bool,
+    ) -> anyhow::Result<Option<Box<dyn aitrail_store::retention::ArchiveStore>>> {
+        let config = crate::retention_config::RetentionConfig::load(&self.data)?;
+        if required {
+            config.require_archive().map(Some)
+        } else {
+            config.open_archive()
         }
     }
 

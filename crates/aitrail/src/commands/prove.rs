@@ -2,10 +2,21 @@
 
 use super::{now_micros, Ctx};
 use crate::args::ProveArgs;
+use aitrail_store::retention::WithArchive;
+use aitrail_store::store::Store;
 use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ProveArgs) -> Result<()> {
-    let store = ctx.store.as_ref();
+    // An archived event is read back from its segment (when an archive is configured).
+    let archive = ctx.archive(false)?;
+    let with = archive.as_deref().map(|archive| WithArchive {
+        store: ctx.store.as_ref(),
+        archive,
+    });
+    let store: &dyn Store = match &with {
+        Some(w) => w,
+        None => ctx.store.as_ref(),
+    };
     let proof = match aitrail_store::log::prove(store, &ctx.log, &args.event_id)? {
         Some(p) => p,
         None => {

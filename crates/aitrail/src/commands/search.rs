@@ -6,6 +6,8 @@ use crate::args::{SearchArgs, SearchFormat};
 use aitrail_core::entry::Record;
 use aitrail_store::audit::{record_access, search};
 use aitrail_store::query::{Cursor, Order, Query};
+use aitrail_store::retention::WithArchive;
+use aitrail_store::store::Store;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
@@ -23,7 +25,16 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<()> {
         after,
         limit: Some(args.limit.max(1)),
     };
-    let (rows, next) = search(ctx.store.as_ref(), &ctx.log, &query)?;
+    let archive = ctx.archive(args.include_archive)?;
+    let with = archive.as_deref().map(|archive| WithArchive {
+        store: ctx.store.as_ref(),
+        archive,
+    });
+    let store: &dyn Store = match &with {
+        Some(w) => w,
+        None => ctx.store.as_ref(),
+    };
+    let (rows, next) = search(store, &ctx.log, &query)?;
     record_access(
         &ctx.sequencer(),
         &ctx.log,

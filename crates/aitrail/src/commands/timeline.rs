@@ -3,6 +3,8 @@
 use super::Ctx;
 use crate::args::TimelineArgs;
 use aitrail_store::audit::{record_access, task_timeline};
+use aitrail_store::retention::WithArchive;
+use aitrail_store::store::Store;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
@@ -17,7 +19,16 @@ fn minutes(ms: u64) -> String {
 pub fn run(ctx: &Ctx, args: &TimelineArgs) -> Result<()> {
     let tenant_key = ctx.data.tenant_key(&ctx.log)?;
     let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
-    let tl = task_timeline(ctx.store.as_ref(), &ctx.log, &args.task, Some(&mut keyring))?;
+    let archive = ctx.archive(args.include_archive)?;
+    let with = archive.as_deref().map(|archive| WithArchive {
+        store: ctx.store.as_ref(),
+        archive,
+    });
+    let store: &dyn Store = match &with {
+        Some(w) => w,
+        None => ctx.store.as_ref(),
+    };
+    let tl = task_timeline(store, &ctx.log, &args.task, Some(&mut keyring))?;
     record_access(
         &ctx.sequencer(),
         &ctx.log,

@@ -5,7 +5,7 @@
 use super::Ctx;
 use crate::args::VerifyArgs;
 use crate::progress::{bar, thousands};
-use aitrail_store::verify::{verify_log, Problem, Report};
+use aitrail_store::verify::{verify_archived, Problem, Report};
 use anyhow::Result;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -34,6 +34,8 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         vec![ctx.log.clone()]
     };
     let anchors = crate::anchors::open(&ctx.data, &args.anchors)?;
+    // Archived entries are read back from the archive when one is configured.
+    let archive = ctx.archive(false)?;
     let mut anchor_summaries = Vec::new();
     let mut reports = Vec::new();
     for log in &logs {
@@ -41,9 +43,13 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
         let head = ctx.store.head(log)?;
         let pb = bar(head.size, "verify", false);
         let started = std::time::Instant::now();
-        let mut report = verify_log(ctx.store.as_ref(), log, verifier.as_ref(), &mut |n| {
-            pb.set_position(n)
-        })?;
+        let mut report = verify_archived(
+            ctx.store.as_ref(),
+            log,
+            verifier.as_ref(),
+            archive.as_deref(),
+            &mut |n| pb.set_position(n),
+        )?;
         pb.finish_and_clear();
         let summaries = crate::anchors::verify_against_anchors(
             ctx.store.as_ref(),
@@ -88,6 +94,21 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
 
 fn print_report(r: &Report, keyed: bool, took: std::time::Duration) {
     let secs = took.as_secs_f64().max(1e-9);
+    if r.archived + r.expired + r.unchecked > 0 {
+        println!(
+            "retention: {} entries read back from the archive and checked, {} expired by policy (their recorded hashes verify){}",
+            thousands(r.archived),
+            thousands(r.expired),
+            if r.unchecked > 0 {
+                format!(
+                    ", {} archived but not read (no archive configured: their recorded hashes verify)",
+                    thousands(r.unchecked)
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     if r.ok {
         println!(
             "intact: log {:?}, {} entries, {} checkpoints{}, root {}  ({:.2} s, {} entries/s)",
