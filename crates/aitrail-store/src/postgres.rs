@@ -723,9 +723,15 @@ impl AppendTx for PgTx<'_, '_> {
         let found = entries_by_ids(self.tx, self.cache, self.log_id, ids)?;
         if found.len() < ids.len() {
             // An id whose entry left the hot store is still taken (entry_keys keeps it).
-            for id in ids.iter().filter(|id| !found.iter().any(|e| &e.event_id == *id)) {
+            for id in ids
+                .iter()
+                .filter(|id| !found.iter().any(|e| &e.event_id == *id))
+            {
                 if let Some(r) = retention::retired_event(self.tx, self.log_id, id)? {
-                    return Err(StoreError::Archived { id: id.clone(), seq: r.seq });
+                    return Err(StoreError::Archived {
+                        id: id.clone(),
+                        seq: r.seq,
+                    });
                 }
             }
         }

@@ -83,11 +83,18 @@ pub struct Expiry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HoldScope {
-    Task { task_id: String },
+    Task {
+        task_id: String,
+    },
     /// A subject's keyed reference (never the raw id).
-    Subject { subject_ref: String },
+    Subject {
+        subject_ref: String,
+    },
     /// Entries that occurred in `[from, to)`, Unix microseconds.
-    Time { from: i64, to: i64 },
+    Time {
+        from: i64,
+        to: i64,
+    },
 }
 
 /// A legal hold.
@@ -677,7 +684,12 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
         .archive
         .get(&key)
         .map_err(|e| failed(format!("reading back from {}: {e}", ctx.archive.name())))?
-        .ok_or_else(|| failed(format!("{} does not have {key} after writing it", ctx.archive.name())))?;
+        .ok_or_else(|| {
+            failed(format!(
+                "{} does not have {key} after writing it",
+                ctx.archive.name()
+            ))
+        })?;
     check_segment(&back, &segment, &rows).map_err(failed)?;
     store.retire(log, &segment, &rows)?;
     record(
@@ -751,7 +763,10 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
     if !covering.is_empty() {
         return Ok((
             "held",
-            format!("kept: legal hold {} covers entries in it", covering.join(", ")),
+            format!(
+                "kept: legal hold {} covers entries in it",
+                covering.join(", ")
+            ),
         ));
     }
     let receipt = record(
@@ -781,7 +796,10 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
     Ok(match ctx.archive.delete(&seg.key) {
         Ok(Deleted::Locked(until)) => (
             "expired",
-            format!("recorded (seq {}); the archive still locks {}: {until}; deleted on a later run", receipt.seq, seg.key),
+            format!(
+                "recorded (seq {}); the archive still locks {}: {until}; deleted on a later run",
+                receipt.seq, seg.key
+            ),
         ),
         Ok(_) => (
             "expired",
@@ -789,7 +807,10 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
         ),
         Err(e) => (
             "expired",
-            format!("recorded (seq {}); deleting {} failed: {e}; retried on a later run", receipt.seq, seg.key),
+            format!(
+                "recorded (seq {}); deleting {} failed: {e}; retried on a later run",
+                receipt.seq, seg.key
+            ),
         ),
     })
 }
@@ -872,7 +893,8 @@ fn filter_match(filter: &crate::query::Filter, record: &Record, recorded_at: i64
     let ev = &record.event;
     let s = |k: &str| ev.get(k).and_then(|v| v.as_str());
     let index = aitrail_core::event::IndexFields::of(ev);
-    let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    let eq =
+        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
     let occurred_at = s("occurred_at").and_then(parse_time)?;
     let ok = eq(&filter.task_id, s("task_id"))
         && eq(&filter.actor_id, index.actor_id.as_deref())
@@ -908,17 +930,18 @@ pub fn archived_entry(
     else {
         return Ok(None);
     };
-    if store.expiries(log)?.iter().any(|e| e.first_seq == seg.first_seq) {
+    if store
+        .expiries(log)?
+        .iter()
+        .any(|e| e.first_seq == seg.first_seq)
+    {
         return Err(StoreError::NotFound(format!(
             "event {event_id} (seq {}): its segment {} expired by policy; only its hashes remain",
             retired.seq, seg.key
         )));
     }
     match open_segment(store, archive, log, seg)? {
-        Ok(Some(opened)) => Ok(opened
-            .entries
-            .into_iter()
-            .find(|e| e.seq == retired.seq)),
+        Ok(Some(opened)) => Ok(opened.entries.into_iter().find(|e| e.seq == retired.seq)),
         Ok(None) => Err(StoreError::NotFound(format!(
             "archive segment {} (seqs {} to {}) in {}",
             seg.key,
@@ -1031,7 +1054,12 @@ impl Store for WithArchive<'_> {
     fn entry(&self, log: &str, seq: u64) -> Result<Option<StoredEntry>> {
         self.store.entry(log, seq)
     }
-    fn scan(&self, log: &str, from: u64, f: &mut dyn FnMut(StoredEntry) -> Result<bool>) -> Result<()> {
+    fn scan(
+        &self,
+        log: &str,
+        from: u64,
+        f: &mut dyn FnMut(StoredEntry) -> Result<bool>,
+    ) -> Result<()> {
         self.store.scan(log, from, f)
     }
     fn read_nodes(

@@ -170,7 +170,7 @@ impl SqliteStore {
             let tx = writer.unchecked_transaction()?;
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(retention::SCHEMA)?; // version 4
-            // Version 4 lets `retire` delete rows kept in `retired`: the old trigger goes.
+                                                  // Version 4 lets `retire` delete rows kept in `retired`: the old trigger goes.
             tx.execute_batch("DROP TRIGGER IF EXISTS entries_no_delete")?;
             tx.execute_batch(&triggers())?;
             tx.execute_batch(crate::views::SQLITE)?; // version 2
@@ -523,7 +523,10 @@ impl AppendTx for SqliteTx<'_> {
             {
                 out.push(e);
             } else if let Some(r) = retention::retired_event(self.conn, self.log_id, id)? {
-                return Err(StoreError::Archived { id: id.clone(), seq: r.seq });
+                return Err(StoreError::Archived {
+                    id: id.clone(),
+                    seq: r.seq,
+                });
             }
         }
         Ok(out)

@@ -246,7 +246,11 @@ fn read_archived(
         }
         let Some(archive) = archive else {
             part.unchecked += n;
-            send(Batch::Leaves(store.retired(log, seg.first_seq, seg.end_seq)?));
+            send(Batch::Leaves(store.retired(
+                log,
+                seg.first_seq,
+                seg.end_seq,
+            )?));
             continue;
         };
         match crate::retention::open_segment(store, archive, log, seg)? {
@@ -268,7 +272,11 @@ fn read_archived(
                 format!("{range}: {detail}"),
             )),
         }
-        send(Batch::Leaves(store.retired(log, seg.first_seq, seg.end_seq)?));
+        send(Batch::Leaves(store.retired(
+            log,
+            seg.first_seq,
+            seg.end_seq,
+        )?));
     }
     Ok(part)
 }
@@ -470,7 +478,12 @@ impl Walk {
         let s = r.seq;
         if s > self.expected {
             let e = self.expected;
-            self.report(ProblemKind::MissingSeq, e, None, format!("seqs {e} to {} are missing", s - 1));
+            self.report(
+                ProblemKind::MissingSeq,
+                e,
+                None,
+                format!("seqs {e} to {} are missing", s - 1),
+            );
             self.expected = s;
         }
         if s == self.last_good_cp {

@@ -51,7 +51,12 @@ impl ArchiveStore for MemoryArchive {
         Ok(format!("memory:{key}"))
     }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.objects.lock().unwrap().get(key).map(|(b, _)| b.clone()))
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(b, _)| b.clone()))
     }
     fn delete(&self, key: &str) -> Result<Deleted, String> {
         Ok(match self.objects.lock().unwrap().remove(key) {
@@ -75,7 +80,12 @@ fn event(task: &str, kind: &str, occurred: &str) -> PreparedEvent {
 }
 
 /// Appends `events` as if recorded at `when`.
-fn append_at(seq: &Sequencer, clock: &AtomicI64, when: &str, events: Vec<PreparedEvent>) -> Vec<u64> {
+fn append_at(
+    seq: &Sequencer,
+    clock: &AtomicI64,
+    when: &str,
+    events: Vec<PreparedEvent>,
+) -> Vec<u64> {
     clock.store(at(when), Ordering::SeqCst);
     seq.append(LOG, events)
         .unwrap()
@@ -105,25 +115,51 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
     let signer = Signer::from_seed("example.com/log", [3; 32]).unwrap();
     let verifier = signer.verifier();
     // Two days in March 2019, and one now: the first two are years past the hot window.
-    let day1 = append_at(&seq, &clock, "2019-03-01T10:00:00Z", vec![
-        event("held-task", "task.created", "2019-03-01T09:00:00Z"),
-        event("held-task", "review.decision", "2019-03-01T09:30:00Z"),
-        event("t-1", "task.created", "2019-03-01T09:40:00Z"),
-    ]);
-    let day2 = append_at(&seq, &clock, "2019-03-02T10:00:00Z", vec![
-        event("t-2", "task.created", "2019-03-02T09:00:00Z"),
-        event("t-2", "review.decision", "2019-03-02T09:10:00Z"),
-    ]);
+    let day1 = append_at(
+        &seq,
+        &clock,
+        "2019-03-01T10:00:00Z",
+        vec![
+            event("held-task", "task.created", "2019-03-01T09:00:00Z"),
+            event("held-task", "review.decision", "2019-03-01T09:30:00Z"),
+            event("t-1", "task.created", "2019-03-01T09:40:00Z"),
+        ],
+    );
+    let day2 = append_at(
+        &seq,
+        &clock,
+        "2019-03-02T10:00:00Z",
+        vec![
+            event("t-2", "task.created", "2019-03-02T09:00:00Z"),
+            event("t-2", "review.decision", "2019-03-02T09:10:00Z"),
+        ],
+    );
     let now = at("2026-11-29T12:00:00Z");
-    let hot = append_at(&seq, &clock, "2026-11-29T11:00:00Z", vec![event("t-now", "task.created", "2026-11-29T10:00:00Z")]);
+    let hot = append_at(
+        &seq,
+        &clock,
+        "2026-11-29T11:00:00Z",
+        vec![event("t-now", "task.created", "2026-11-29T10:00:00Z")],
+    );
     assert_eq!((day1[0], day2[0], hot[0]), (0, 3, 5));
     let archive = MemoryArchive::default();
     let policy = Policy::default();
-    let ctx = Context { store: store.as_ref(), sequencer: &seq, archive: &archive, signer: &signer, policy: &policy, now };
+    let ctx = Context {
+        store: store.as_ref(),
+        sequencer: &seq,
+        archive: &archive,
+        signer: &signer,
+        policy: &policy,
+        now,
+    };
 
     // Plan: the two 2019 days move; nothing is archived yet, so nothing expires.
     let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
-    let moves: Vec<_> = plan.moves.iter().map(|m| (m.day.as_str(), m.first_seq, m.end_seq)).collect();
+    let moves: Vec<_> = plan
+        .moves
+        .iter()
+        .map(|m| (m.day.as_str(), m.first_seq, m.end_seq))
+        .collect();
     assert_eq!(moves, [("2019-03-01", 0, 3), ("2019-03-02", 3, 5)]);
     assert!(plan.expiries.is_empty());
 
@@ -131,19 +167,39 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
     assert_eq!(report.done.len(), 2, "{report:?}");
     assert!(report.skipped.is_empty());
     for s in 0..5 {
-        assert_eq!(store.entry(LOG, s).unwrap(), None, "seq {s} left the hot store");
+        assert_eq!(
+            store.entry(LOG, s).unwrap(),
+            None,
+            "seq {s} left the hot store"
+        );
     }
     assert!(store.entry(LOG, 5).unwrap().is_some());
-    assert!(archive.get("default/segments/2019-03-01-0.seg.gz").unwrap().is_some());
+    assert!(archive
+        .get("default/segments/2019-03-01-0.seg.gz")
+        .unwrap()
+        .is_some());
     let manifest: retention::Manifest = serde_json::from_slice(
-        &archive.get("default/segments/2019-03-01-0.manifest.json").unwrap().unwrap(),
+        &archive
+            .get("default/segments/2019-03-01-0.manifest.json")
+            .unwrap()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!((manifest.first_seq, manifest.end_seq), (0, 3));
-    assert_eq!(manifest.expires_at, "2025-03-02T00:00:00.000000Z", "six years after the day");
+    assert_eq!(
+        manifest.expires_at, "2025-03-02T00:00:00.000000Z",
+        "six years after the day"
+    );
 
     // Verify reads the archive back; without it, the recorded hashes still verify.
-    let r = verify_archived(store.as_ref(), LOG, Some(&verifier), Some(&archive), &mut |_| {}).unwrap();
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&verifier),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(r.ok, "{:?}", r.problems);
     assert_eq!((r.archived, r.expired), (5, 0));
     let r = verify_archived(store.as_ref(), LOG, Some(&verifier), None, &mut |_| {}).unwrap();
@@ -153,12 +209,22 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
     // The archive is reached only when asked: search, timeline, proof.
     let (rows, _) = search(store.as_ref(), LOG, &task_query("t-2")).unwrap();
     assert!(rows.is_empty());
-    let with = WithArchive { store: store.as_ref(), archive: &archive };
+    let with = WithArchive {
+        store: store.as_ref(),
+        archive: &archive,
+    };
     let (rows, _) = search(&with, LOG, &task_query("t-2")).unwrap();
     assert_eq!(rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(), [3, 4]);
-    let all = Query { limit: Some(4), ..Query::default() };
+    let all = Query {
+        limit: Some(4),
+        ..Query::default()
+    };
     let (rows, _) = search(&with, LOG, &all).unwrap();
-    assert_eq!(rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(), [0, 1, 2, 3], "occurred order, archive first");
+    assert_eq!(
+        rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "occurred order, archive first"
+    );
     let tl = task_timeline(&with, LOG, "held-task", None).unwrap();
     assert_eq!(tl.steps.len(), 2);
     let id = rows[1].entry.event_id.clone();
@@ -176,46 +242,91 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
         Origin::Client,
     )
     .unwrap();
-    let err = seq.append(LOG, vec![PreparedEvent::new(again, b"k").unwrap()]).unwrap_err();
+    let err = seq
+        .append(LOG, vec![PreparedEvent::new(again, b"k").unwrap()])
+        .unwrap_err();
     assert!(err.to_string().contains("archived"), "{err}");
-    assert_eq!(store.head(LOG).unwrap().size, 6 + 2, "two audit.retention events, nothing else");
+    assert_eq!(
+        store.head(LOG).unwrap().size,
+        6 + 2,
+        "two audit.retention events, nothing else"
+    );
 
     // A hold on one task; then both segments are past expiry.
     store
-        .add_hold(LOG, &Hold {
-            id: "hold-1".into(),
-            scope: HoldScope::Task { task_id: "held-task".into() },
-            reason: "matter 42".into(),
-            created_by: "test".into(),
-            created_at: now,
-            released: None,
-        })
+        .add_hold(
+            LOG,
+            &Hold {
+                id: "hold-1".into(),
+                scope: HoldScope::Task {
+                    task_id: "held-task".into(),
+                },
+                reason: "matter 42".into(),
+                created_by: "test".into(),
+                created_at: now,
+                released: None,
+            },
+        )
         .unwrap();
     let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
     assert!(plan.moves.is_empty());
     assert_eq!(plan.expiries.len(), 2);
     let report = retention::run(&ctx, &plan, &mut |_| {}).unwrap();
     assert_eq!(report.skipped.len(), 1, "{report:?}");
-    assert_eq!((report.skipped[0].action, report.skipped[0].first_seq), ("held", 0));
+    assert_eq!(
+        (report.skipped[0].action, report.skipped[0].first_seq),
+        ("held", 0)
+    );
     assert!(report.skipped[0].detail.contains("hold-1"));
-    assert_eq!((report.done[0].action, report.done[0].first_seq), ("expired", 3));
-    assert!(archive.get("default/segments/2019-03-02-3.seg.gz").unwrap().is_none());
-    assert!(archive.get("default/segments/2019-03-01-0.seg.gz").unwrap().is_some(), "held");
+    assert_eq!(
+        (report.done[0].action, report.done[0].first_seq),
+        ("expired", 3)
+    );
+    assert!(archive
+        .get("default/segments/2019-03-02-3.seg.gz")
+        .unwrap()
+        .is_none());
+    assert!(
+        archive
+            .get("default/segments/2019-03-01-0.seg.gz")
+            .unwrap()
+            .is_some(),
+        "held"
+    );
     let expiry = &store.expiries(LOG).unwrap()[0];
     let recorded = store.entry(LOG, expiry.retention_seq).unwrap().unwrap();
     let text = String::from_utf8(recorded.entry).unwrap();
-    assert!(text.contains("\"type\":\"audit.retention\"") && text.contains("\"action\":\"expired\""), "{text}");
+    assert!(
+        text.contains("\"type\":\"audit.retention\"") && text.contains("\"action\":\"expired\""),
+        "{text}"
+    );
 
     // Verify: the held segment read back, the expired one known by policy.
-    let r = verify_archived(store.as_ref(), LOG, Some(&verifier), Some(&archive), &mut |_| {}).unwrap();
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&verifier),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(r.ok, "{:?}", r.problems);
     assert_eq!((r.archived, r.expired), (3, 2));
     let (rows, _) = search(&with, LOG, &task_query("t-2")).unwrap();
     assert!(rows.is_empty(), "expired entries are gone");
 
     // A segment deleted behind aitrail's back is missing, with its range.
-    archive.delete("default/segments/2019-03-01-0.seg.gz").unwrap();
-    let r = verify_archived(store.as_ref(), LOG, Some(&verifier), Some(&archive), &mut |_| {}).unwrap();
+    archive
+        .delete("default/segments/2019-03-01-0.seg.gz")
+        .unwrap();
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&verifier),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(!r.ok);
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     let p = &r.problems[0];
@@ -223,12 +334,15 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
     assert!(p.detail.contains("seqs 0 to 2"), "{}", p.detail);
     // ...and is not laundered into an expiry once its hold is released.
     store
-        .release_hold(LOG, &retention::Release {
-            hold_id: "hold-1".into(),
-            released_by: "test".into(),
-            reason: "matter closed".into(),
-            released_at: now,
-        })
+        .release_hold(
+            LOG,
+            &retention::Release {
+                hold_id: "hold-1".into(),
+                released_by: "test".into(),
+                reason: "matter closed".into(),
+                released_at: now,
+            },
+        )
         .unwrap();
     let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
     let report = retention::run(&ctx, &plan, &mut |_| {}).unwrap();
@@ -236,7 +350,12 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
     assert_eq!(store.expiries(LOG).unwrap().len(), 1);
 
     // Appends go on from the head as before.
-    let next = append_at(&seq, &clock, "2026-11-29T12:00:00Z", vec![event("t-later", "task.created", "2026-11-29T11:59:00Z")]);
+    let next = append_at(
+        &seq,
+        &clock,
+        "2026-11-29T12:00:00Z",
+        vec![event("t-later", "task.created", "2026-11-29T11:59:00Z")],
+    );
     assert_eq!(next[0], store.head(LOG).unwrap().size - 1);
     seq.shutdown();
 }
@@ -249,23 +368,45 @@ fn the_head_survives_archiving_everything(store: Arc<dyn Store>) {
     let c = clock.clone();
     let seq = Sequencer::with_clock(store.clone(), Arc::new(move || c.load(Ordering::SeqCst)));
     let signer = Signer::from_seed("example.com/log", [3; 32]).unwrap();
-    append_at(&seq, &clock, "2020-01-01T00:00:00Z", vec![
-        event("a", "task.created", "2020-01-01T00:00:00Z"),
-        event("a", "review.decision", "2020-01-01T00:01:00Z"),
-    ]);
+    append_at(
+        &seq,
+        &clock,
+        "2020-01-01T00:00:00Z",
+        vec![
+            event("a", "task.created", "2020-01-01T00:00:00Z"),
+            event("a", "review.decision", "2020-01-01T00:01:00Z"),
+        ],
+    );
     let archive = MemoryArchive::default();
     let policy = Policy::default();
     let now = at("2026-11-29T12:00:00Z");
     clock.store(at("2026-11-29T11:00:00Z"), Ordering::SeqCst);
-    let ctx = Context { store: store.as_ref(), sequencer: &seq, archive: &archive, signer: &signer, policy: &policy, now };
+    let ctx = Context {
+        store: store.as_ref(),
+        sequencer: &seq,
+        archive: &archive,
+        signer: &signer,
+        policy: &policy,
+        now,
+    };
     let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
     assert_eq!(plan.moves.len(), 1);
     retention::run(&ctx, &plan, &mut |_| {}).unwrap();
     let head = store.head(LOG).unwrap();
-    assert_eq!(head.size, 3, "the audit.retention event follows the archived entries");
+    assert_eq!(
+        head.size, 3,
+        "the audit.retention event follows the archived entries"
+    );
     let event = store.entry(LOG, 2).unwrap().unwrap();
     assert!(String::from_utf8_lossy(&event.entry).contains("audit.retention"));
-    let r = verify_archived(store.as_ref(), LOG, Some(&signer.verifier()), Some(&archive), &mut |_| {}).unwrap();
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&signer.verifier()),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(r.ok, "{:?}", r.problems);
     assert_eq!((r.archived, r.entries), (2, 3));
     seq.shutdown();
@@ -297,8 +438,11 @@ mod sqlite {
     fn only_retired_rows_may_be_deleted() {
         let (dir, store) = open();
         let seq = aitrail_store::sequencer::Sequencer::new(store.clone());
-        seq.append(super::LOG, vec![super::event("a", "task.created", "2026-01-01T00:00:00Z")])
-            .unwrap();
+        seq.append(
+            super::LOG,
+            vec![super::event("a", "task.created", "2026-01-01T00:00:00Z")],
+        )
+        .unwrap();
         seq.shutdown();
         let conn = rusqlite::Connection::open(dir.path().join("trail.db")).unwrap();
         let err = conn.execute("DELETE FROM entries", []).unwrap_err();
@@ -330,7 +474,11 @@ mod postgres {
         super::hot_cold_hold_expiry_and_verify(store);
         // The 2019 days' partitions were detached and dropped; today's stays.
         let mut client = pg::raw(&db);
-        for (part, gone) in [("entries_20190301", true), ("entries_20190302", true), ("entries_20261129", false)] {
+        for (part, gone) in [
+            ("entries_20190301", true),
+            ("entries_20190302", true),
+            ("entries_20261129", false),
+        ] {
             let exists: bool = client
                 .query_one("SELECT to_regclass('aitrail.' || $1) IS NOT NULL", &[&part])
                 .unwrap()

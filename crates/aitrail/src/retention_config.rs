@@ -169,8 +169,9 @@ impl ArchiveStore for Archive {
     }
 
     fn put(&self, key: &str, bytes: &[u8], retain_until: i64) -> Result<String, String> {
-        let until = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(retain_until) * 1000)
-            .map_err(|e| format!("retain-until {retain_until}: {e}"))?;
+        let until =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(retain_until) * 1000)
+                .map_err(|e| format!("retain-until {retain_until}: {e}"))?;
         self.0.put(key, bytes, until).map_err(|e| e.to_string())
     }
 
@@ -227,6 +228,8 @@ keep = "10y"
         assert!(err("[retention]\nkeep = \"6 years\"\n").contains("[retention] keep"));
         assert!(err("[retention.types]\n\"Bad Type\" = \"1y\"\n").contains("\"Bad Type\""));
         assert!(err("[retention]\nhot_dayz = 3\n").contains("hot_dayz"));
-        assert!(err("[retention.tenants.a]\nkeep = \"0y\"\n").contains("[retention.tenants.a] keep"));
+        assert!(
+            err("[retention.tenants.a]\nkeep = \"0y\"\n").contains("[retention.tenants.a] keep")
+        );
     }
 }

@@ -110,7 +110,12 @@ REVOKE ALL ON FUNCTION aitrail.drop_retired_day(date) FROM PUBLIC;
 /// Tables of migration 4 the application role may SELECT and INSERT.
 pub const TABLES: &[&str] = &["retired", "segments", "expiries", "holds", "hold_releases"];
 
-pub fn retire<C: GenericClient>(c: &mut C, log_id: i32, seg: &Segment, rows: &[Retired]) -> Result<()> {
+pub fn retire<C: GenericClient>(
+    c: &mut C,
+    log_id: i32,
+    seg: &Segment,
+    rows: &[Retired],
+) -> Result<()> {
     let day_start = crate::postgres::day_of(rows.first().map_or(0, |r| r.recorded_at));
     c.execute(
         "INSERT INTO aitrail.segments (log_id, first_seq, end_seq, day, key, root, sha256, checkpoint_size, expires_at, archived_at) \
@@ -187,7 +192,12 @@ fn retired_row(r: &Row) -> Result<Retired> {
     })
 }
 
-pub fn retired<C: GenericClient>(c: &mut C, log_id: i32, from: u64, to: u64) -> Result<Vec<Retired>> {
+pub fn retired<C: GenericClient>(
+    c: &mut C,
+    log_id: i32,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Retired>> {
     c.query(
         &format!("SELECT {RETIRED_COLUMNS} FROM aitrail.retired WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq"),
         &[&log_id, &seq_param(from)?, &seq_param(to)?],
@@ -197,12 +207,18 @@ pub fn retired<C: GenericClient>(c: &mut C, log_id: i32, from: u64, to: u64) -> 
     .collect()
 }
 
-pub fn retired_event<C: GenericClient>(c: &mut C, log_id: i32, event_id: &str) -> Result<Option<Retired>> {
+pub fn retired_event<C: GenericClient>(
+    c: &mut C,
+    log_id: i32,
+    event_id: &str,
+) -> Result<Option<Retired>> {
     let Ok(id) = Uuid::parse_str(event_id) else {
         return Ok(None);
     };
     c.query_opt(
-        &format!("SELECT {RETIRED_COLUMNS} FROM aitrail.retired WHERE log_id = $1 AND event_id = $2"),
+        &format!(
+            "SELECT {RETIRED_COLUMNS} FROM aitrail.retired WHERE log_id = $1 AND event_id = $2"
+        ),
         &[&log_id, &id],
     )?
     .map(|r| retired_row(&r))
@@ -210,7 +226,12 @@ pub fn retired_event<C: GenericClient>(c: &mut C, log_id: i32, event_id: &str) -
 }
 
 /// Leaf hashes of retired seqs in `from..to` (those there are).
-pub fn retired_leaves<C: GenericClient>(c: &mut C, log_id: i32, from: i64, to: i64) -> Result<Vec<[u8; 32]>> {
+pub fn retired_leaves<C: GenericClient>(
+    c: &mut C,
+    log_id: i32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<[u8; 32]>> {
     c.query(
         "SELECT leaf_hash FROM aitrail.retired WHERE log_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
         &[&log_id, &from, &to],
@@ -300,18 +321,33 @@ pub fn add_hold<C: GenericClient>(c: &mut C, log: &str, h: &Hold) -> Result<()> 
 
 pub fn release_hold<C: GenericClient>(c: &mut C, log: &str, r: &Release) -> Result<()> {
     let exists = c
-        .query_opt("SELECT 1 FROM aitrail.holds WHERE log = $1 AND id = $2", &[&log, &r.hold_id])?
+        .query_opt(
+            "SELECT 1 FROM aitrail.holds WHERE log = $1 AND id = $2",
+            &[&log, &r.hold_id],
+        )?
         .is_some();
     if !exists {
-        return Err(StoreError::NotFound(format!("hold {} in log {log:?}", r.hold_id)));
+        return Err(StoreError::NotFound(format!(
+            "hold {} in log {log:?}",
+            r.hold_id
+        )));
     }
     let inserted = c.execute(
         "INSERT INTO aitrail.hold_releases (log, hold_id, released_by, reason, released_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        &[&log, &r.hold_id, &r.released_by, &r.reason, &Micros(r.released_at)],
+        &[
+            &log,
+            &r.hold_id,
+            &r.released_by,
+            &r.reason,
+            &Micros(r.released_at),
+        ],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Refused(format!("hold {} was already released", r.hold_id)));
+        return Err(StoreError::Refused(format!(
+            "hold {} was already released",
+            r.hold_id
+        )));
     }
     Ok(())
 }

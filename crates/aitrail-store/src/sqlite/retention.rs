@@ -258,7 +258,17 @@ pub fn add_hold(conn: &Connection, log: &str, h: &Hold) -> Result<()> {
     conn.execute(
         "INSERT INTO holds (log, id, kind, value, from_at, to_at, reason, created_by, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![log, h.id, kind, value, from, to, h.reason, h.created_by, h.created_at],
+        params![
+            log,
+            h.id,
+            kind,
+            value,
+            from,
+            to,
+            h.reason,
+            h.created_by,
+            h.created_at
+        ],
     )?;
     Ok(())
 }
@@ -272,14 +282,20 @@ pub fn release_hold(conn: &Connection, log: &str, r: &Release) -> Result<()> {
         )
         .optional()?;
     if exists.is_none() {
-        return Err(StoreError::NotFound(format!("hold {} in log {log:?}", r.hold_id)));
+        return Err(StoreError::NotFound(format!(
+            "hold {} in log {log:?}",
+            r.hold_id
+        )));
     }
     let inserted = conn.execute(
         "INSERT OR IGNORE INTO hold_releases (log, hold_id, released_by, reason, released_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![log, r.hold_id, r.released_by, r.reason, r.released_at],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Refused(format!("hold {} was already released", r.hold_id)));
+        return Err(StoreError::Refused(format!(
+            "hold {} was already released",
+            r.hold_id
+        )));
     }
     Ok(())
 }

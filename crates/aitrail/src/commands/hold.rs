@@ -87,7 +87,11 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&holds)?);
             } else if holds.is_empty() {
-                println!("no {}holds in log {:?}", if *all { "" } else { "active " }, ctx.log);
+                println!(
+                    "no {}holds in log {:?}",
+                    if *all { "" } else { "active " },
+                    ctx.log
+                );
             } else {
                 for h in &holds {
                     let state = match &h.released {
@@ -115,7 +119,10 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
                 bail!("--reason must say why the hold is released");
             }
             let Some(hold) = ctx.store.holds(&ctx.log)?.into_iter().find(|h| &h.id == id) else {
-                bail!("no hold {id:?} in log {:?} (see `aitrail hold list --all`)", ctx.log);
+                bail!(
+                    "no hold {id:?} in log {:?} (see `aitrail hold list --all`)",
+                    ctx.log
+                );
             };
             let release = Release {
                 hold_id: id.clone(),

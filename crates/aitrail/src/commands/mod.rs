@@ -61,18 +61,25 @@ impl Ctx {
         }
     }
 
-    /// The configured archive: required (an error saying how to configure one) when
-    /// `required`, else opened when configured.
+    /// The configured archive when `wanted` (`--include-archive`): an error saying how to
+    /// configure one when there is none. None when not wanted.
     pub fn archive(
         &self,
-        required: bool,
+        wanted: bool,
     ) -> anyhow::Result<Option<Box<dyn aitrail_store::retention::ArchiveStore>>> {
-        let config = crate::retention_config::RetentionConfig::load(&self.data)?;
-        if required {
-            config.require_archive().map(Some)
-        } else {
-            config.open_archive()
+        if !wanted {
+            return Ok(None);
         }
+        crate::retention_config::RetentionConfig::load(&self.data)?
+            .require_archive()
+            .map(Some)
+    }
+
+    /// The configured archive, if there is one (verify and prove read it when it is there).
+    pub fn configured_archive(
+        &self,
+    ) -> anyhow::Result<Option<Box<dyn aitrail_store::retention::ArchiveStore>>> {
+        crate::retention_config::RetentionConfig::load(&self.data)?.open_archive()
     }
 
     /// A sequencer for this command's writes (audit records).

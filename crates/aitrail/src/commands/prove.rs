@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ProveArgs) -> Result<()> {
     // An archived event is read back from its segment (when an archive is configured).
-    let archive = ctx.archive(false)?;
+    let archive = ctx.configured_archive()?;
     let with = archive.as_deref().map(|archive| WithArchive {
         store: ctx.store.as_ref(),
         archive,

@@ -9,10 +9,14 @@ use super::{now_micros, Ctx};
 use crate::args::RetentionRunArgs;
 use crate::progress::bar;
 use crate::retention_config::RetentionConfig;
-use aitrail_store::retention::{self, Plan, RunReport};
+use aitrail_core::checkpoint::Signer;
+use aitrail_store::retention::{self, ArchiveStore, Plan, RunReport};
+use aitrail_store::sequencer::Sequencer;
+use aitrail_store::store::Store;
 use anyhow::Result;
 use serde::Serialize;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Serialize)]
 struct LogOutcome {
@@ -25,7 +29,18 @@ struct LogOutcome {
 
 pub fn run(ctx: &Ctx, args: &RetentionRunArgs) -> Result<ExitCode> {
     let config = RetentionConfig::load(&ctx.data)?;
-    let outcomes = run_all(ctx, &config, args.dry_run, !args.json)?;
+    let sequencer = ctx.sequencer();
+    let outcomes = run_all(
+        ctx.store.as_ref(),
+        &sequencer,
+        &|log| ctx.data.signer(log).map(Arc::new),
+        &config,
+        None,
+        args.dry_run,
+        !args.json,
+    );
+    sequencer.shutdown();
+    let outcomes = outcomes?;
     let failed = outcomes.iter().any(|o| {
         o.report.as_ref().is_some_and(|r| {
             r.skipped
@@ -55,42 +70,47 @@ pub fn run(ctx: &Ctx, args: &RetentionRunArgs) -> Result<ExitCode> {
 }
 
 /// Plans (and unless `dry_run`, carries out) retention for every log; shared with `serve`'s
-/// schedule. `show_progress` draws a bar on a terminal.
+/// schedule. The archive is opened when there is work for it (unless given); `show_progress`
+/// draws a bar on a terminal.
 fn run_all(
-    ctx: &Ctx,
+    store: &dyn Store,
+    sequencer: &Sequencer,
+    signer: &dyn Fn(&str) -> Result<Arc<Signer>>,
     config: &RetentionConfig,
+    archive: Option<&dyn ArchiveStore>,
     dry_run: bool,
     show_progress: bool,
 ) -> Result<Vec<LogOutcome>> {
     let now = now_micros();
     let mut outcomes = Vec::new();
-    let mut archive = None;
-    for log in ctx.store.logs()? {
+    let mut opened = None;
+    for log in store.logs()? {
         let policy = config.policy(&log);
-        let plan = retention::plan(ctx.store.as_ref(), &log, policy, now)?;
+        let plan = retention::plan(store, &log, policy, now)?;
         let work = plan.moves.len() + plan.expiries.len();
         let mut report = None;
         if !dry_run && (work > 0 || plan.has_pending_deletes()) {
-            if archive.is_none() {
-                archive = Some(config.require_archive()?);
+            if archive.is_none() && opened.is_none() {
+                opened = Some(config.require_archive()?);
             }
-            let sequencer = ctx.sequencer();
-            let signer = ctx.data.signer(&log)?;
+            let Some(archive) = archive.or(opened.as_deref()) else {
+                unreachable!("opened above")
+            };
+            let signer = signer(&log)?;
             let pb = bar(work as u64, &format!("retention {log}"), false);
             if !show_progress {
                 pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
             let context = retention::Context {
-                store: ctx.store.as_ref(),
-                sequencer: &sequencer,
-                archive: archive.as_deref().unwrap_or_else(|| unreachable!()),
+                store,
+                sequencer,
+                archive,
                 signer: &signer,
                 policy,
                 now,
             };
             let done = retention::run(&context, &plan, &mut |n| pb.set_position(n));
             pb.finish_and_clear();
-            sequencer.shutdown();
             report = Some(done?);
         }
         outcomes.push(LogOutcome { log, plan, report });
@@ -98,9 +118,23 @@ fn run_all(
     Ok(outcomes)
 }
 
-/// `serve`'s scheduled run: the outcome as one line per log for its log.
-pub fn scheduled(ctx: &Ctx, config: &RetentionConfig) -> Result<Vec<String>> {
-    let outcomes = run_all(ctx, config, false, false)?;
+/// `serve`'s scheduled run: one line per log that had work.
+pub fn scheduled(
+    store: &dyn Store,
+    sequencer: &Sequencer,
+    signer: &dyn Fn(&str) -> Result<Arc<Signer>>,
+    config: &RetentionConfig,
+    archive: &dyn ArchiveStore,
+) -> Result<Vec<String>> {
+    let outcomes = run_all(
+        store,
+        sequencer,
+        signer,
+        config,
+        Some(archive),
+        false,
+        false,
+    )?;
     Ok(outcomes
         .iter()
         .filter_map(|o| {
@@ -132,7 +166,11 @@ fn print_outcome(o: &LogOutcome, dry_run: bool) {
                 o.log,
                 p.moves.len(),
                 p.expiries.len(),
-                if dry_run { " (dry run: nothing changed)" } else { "" }
+                if dry_run {
+                    " (dry run: nothing changed)"
+                } else {
+                    ""
+                }
             );
             for m in &p.moves {
                 println!(

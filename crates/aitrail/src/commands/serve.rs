@@ -4,6 +4,7 @@ use crate::args::{Cli, ServeArgs};
 use crate::data::{DataDir, DataKeys};
 use aitrail_server::metrics::Metrics;
 use aitrail_server::state::{AppState, Keys, Settings};
+use aitrail_store::retention::ArchiveStore;
 use aitrail_store::sequencer::Sequencer;
 use aitrail_store::store::Store;
 use aitrail_store::tokens::Role;
@@ -28,6 +29,8 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             Some(super::token::create(tokens.as_ref(), Role::Admin, "demo admin", &cli.log)?.1);
     }
     let anchors = crate::anchors::open(&data, &args.anchors)?;
+    let retention = crate::retention_config::RetentionConfig::load(&data)?;
+    let archive: Option<Arc<dyn ArchiveStore>> = retention.open_archive()?.map(Arc::from);
     let keys: Arc<dyn Keys> = Arc::new(DataKeys::new(data)?);
     let state = AppState {
         store: store.clone(),
@@ -74,10 +77,25 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 args.anchor_every,
             ));
         }
+        if let Some(archive) = &archive {
+            eprintln!(
+                "retention every {} s: days older than the hot window go to {}",
+                retention.every.as_secs(),
+                archive.name()
+            );
+            tokio::spawn(retention_runs(
+                store.clone(),
+                state.sequencer.clone(),
+                keys.clone(),
+                retention.clone(),
+                archive.clone(),
+            ));
+        }
         tokio::spawn(verifications(
             store.clone(),
             keys,
             anchors,
+            archive,
             state.metrics.clone(),
             args.verify_every,
         ));
@@ -118,12 +136,46 @@ async fn checkpoints(store: Arc<dyn Store>, keys: Arc<dyn Keys>, every: std::tim
     }
 }
 
+/// Runs retention (`aitrail retention run`) at start and every `config.every`.
+async fn retention_runs(
+    store: Arc<dyn Store>,
+    sequencer: Arc<Sequencer>,
+    keys: Arc<dyn Keys>,
+    config: crate::retention_config::RetentionConfig,
+    archive: Arc<dyn ArchiveStore>,
+) {
+    let mut tick = tokio::time::interval(config.every);
+    let config = Arc::new(config);
+    loop {
+        tick.tick().await;
+        let (store, sequencer, keys) = (store.clone(), sequencer.clone(), keys.clone());
+        let (config, archive) = (config.clone(), archive.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            super::retention::scheduled(
+                store.as_ref(),
+                &sequencer,
+                &|log| keys.signer(log).map_err(anyhow::Error::msg),
+                &config,
+                archive.as_ref(),
+            )
+        })
+        .await;
+        match result {
+            Ok(Ok(lines)) => lines.iter().for_each(|l| eprintln!("aitrail: {l}")),
+            Ok(Err(e)) => eprintln!("aitrail: scheduled retention failed: {e:#}"),
+            Err(e) => eprintln!("aitrail: scheduled retention failed: {e}"),
+        }
+    }
+}
+
 /// Verifies every log at start and every `every`, against the anchors too (as `aitrail
-/// verify --anchor` does); results go to the metrics and the panel's status card.
+/// verify --anchor` does) and reading archived segments back; results go to the metrics and
+/// the panel's status card.
 async fn verifications(
     store: Arc<dyn Store>,
     keys: Arc<dyn Keys>,
     anchors: Arc<Vec<Box<dyn aitrail_anchor::Anchor>>>,
+    archive: Option<Arc<dyn ArchiveStore>>,
     metrics: Arc<Metrics>,
     every: std::time::Duration,
 ) {
@@ -131,14 +183,15 @@ async fn verifications(
     loop {
         tick.tick().await;
         let (store, keys, metrics) = (store.clone(), keys.clone(), metrics.clone());
-        let anchors = anchors.clone();
+        let (anchors, archive) = (anchors.clone(), archive.clone());
         let result = tokio::task::spawn_blocking(move || -> Result<()> {
             for log in store.logs()? {
                 let verifier = keys.signer(&log).map_err(anyhow::Error::msg)?.verifier();
-                let mut report = aitrail_store::verify::verify_log(
+                let mut report = aitrail_store::verify::verify_archived(
                     store.as_ref(),
                     &log,
                     Some(&verifier),
+                    archive.as_deref(),
                     &mut |_| {},
                 )?;
                 crate::anchors::verify_against_anchors(

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> Result<ExitCode> {
     };
     let anchors = crate::anchors::open(&ctx.data, &args.anchors)?;
     // Archived entries are read back from the archive when one is configured.
-    let archive = ctx.archive(false)?;
+    let archive = ctx.configured_archive()?;
     let mut anchor_summaries = Vec::new();
     let mut reports = Vec::new();
     for log in &logs {
