@@ -388,7 +388,12 @@ impl S3Anchor {
     async fn put_async(&self, log: &str, note: &str) -> Result<Receipt> {
         self.bucket.ensure_locked().await?;
         let key = self.bucket.key(&object_name(log, note)?);
-        let until = self.retention.until(time::OffsetDateTime::now_utc())?;
+        let until = self
+            .retention
+            .after(time::OffsetDateTime::now_utc())
+            .ok_or_else(|| {
+                AnchorError::Config(format!("S3 retention {} is out of range", self.retention))
+            })?;
         let (location, created) = self
             .bucket
             .write_once_locked(&key, note.as_bytes(), "text/plain; charset=utf-8", until)

@@ -95,69 +95,9 @@ impl AnchorSpec {
     }
 }
 
-/// How long S3 keeps an anchored object locked: `Ny` years or `Nd` days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retention {
-    Days(u32),
-    Years(u32),
-}
-
-impl Default for Retention {
-    /// Six years: a common retention for audit records.
-    fn default() -> Retention {
-        Retention::Years(6)
-    }
-}
-
-impl FromStr for Retention {
-    type Err = AnchorError;
-
-    fn from_str(s: &str) -> Result<Retention> {
-        let bad = || {
-            AnchorError::Config(format!(
-                "S3 retention {s:?}: expected a number of days or years, like 2190d or 6y"
-            ))
-        };
-        let t = s.trim();
-        let (num, unit) = t.split_at(t.len().saturating_sub(1));
-        let n: u32 = num.parse().map_err(|_| bad())?;
-        match unit {
-            _ if n == 0 => Err(bad()),
-            "d" => Ok(Retention::Days(n)),
-            "y" => Ok(Retention::Years(n)),
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl fmt::Display for Retention {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Retention::Days(n) => write!(f, "{n}d"),
-            Retention::Years(n) => write!(f, "{n}y"),
-        }
-    }
-}
-
-impl Retention {
-    /// The retain-until time for an object written at `now`. Years are calendar years (a
-    /// 29 February moves to 1 March).
-    pub fn until(self, now: time::OffsetDateTime) -> Result<time::OffsetDateTime> {
-        let too_far = || AnchorError::Config(format!("S3 retention {self} is out of range"));
-        match self {
-            Retention::Days(n) => now
-                .checked_add(time::Duration::days(n.into()))
-                .ok_or_else(too_far),
-            Retention::Years(n) => {
-                let year = now.year().checked_add(n as i32).ok_or_else(too_far)?;
-                let date = time::Date::from_calendar_date(year, now.month(), now.day())
-                    .or_else(|_| time::Date::from_calendar_date(year, time::Month::March, 1))
-                    .map_err(|_| too_far())?;
-                Ok(now.replace_date(date))
-            }
-        }
-    }
-}
+/// How long S3 keeps an anchored object locked: `Ny` years or `Nd` days (default six
+/// years), the same periods retention policies use.
+pub type Retention = aitrail_core::period::Period;
 
 /// What anchors need besides their spec.
 #[derive(Clone, Debug)]
@@ -263,16 +203,16 @@ mod tests {
         }
         let now = datetime!(2026-03-01 12:00 UTC);
         assert_eq!(
-            Retention::Years(6).until(now).unwrap(),
+            Retention::Years(6).after(now).unwrap(),
             datetime!(2032-03-01 12:00 UTC)
         );
         assert_eq!(
-            Retention::Days(1).until(now).unwrap(),
+            Retention::Days(1).after(now).unwrap(),
             datetime!(2026-03-02 12:00 UTC)
         );
         assert_eq!(
             Retention::Years(1)
-                .until(datetime!(2028-02-29 08:00 UTC))
+                .after(datetime!(2028-02-29 08:00 UTC))
                 .unwrap(),
             datetime!(2029-03-01 08:00 UTC)
         );

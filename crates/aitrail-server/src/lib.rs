@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::events::router())
         .merge(routes::query::router())
         .merge(routes::subjects::router())
+        .merge(routes::holds::router())
         .merge(routes::checkpoint::router())
         .merge(routes::consistency::router())
         .merge(routes::system::router())

@@ -15,13 +15,16 @@ use utoipa::{Modify, OpenApi};
         crate::routes::query::export_events,
         crate::routes::query::review,
         crate::routes::subjects::erase,
+        crate::routes::holds::list,
+        crate::routes::holds::add,
+        crate::routes::holds::release,
         crate::routes::checkpoint::latest,
         crate::routes::consistency::consistency,
         crate::routes::system::health,
         crate::routes::system::metrics,
         crate::routes::system::openapi,
     ),
-    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail, crate::routes::consistency::ConsistencyBody, crate::routes::query::Page, crate::routes::query::ReviewRequest, crate::routes::subjects::EraseRequest, crate::routes::subjects::ErasureBody)),
+    components(schemas(crate::routes::events::Receipts, crate::routes::events::ReceiptBody, crate::routes::events::EntryBody, crate::error::ErrorBody, crate::error::ErrorDetail, crate::routes::consistency::ConsistencyBody, crate::routes::query::Page, crate::routes::query::ReviewRequest, crate::routes::subjects::EraseRequest, crate::routes::subjects::ErasureBody, crate::routes::holds::HoldRequest, crate::routes::holds::ReleaseRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

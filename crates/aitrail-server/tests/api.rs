@@ -415,6 +415,120 @@ async fn concurrent_requests_get_gapless_unique_seqs() {
     );
 }
 
+// ---- legal holds ----
+
+#[tokio::test]
+async fn holds_are_placed_listed_and_released_by_admins() {
+    let api = Api::new();
+    let admin = api.token(Role::Admin, "default");
+    let auditor = api.token(Role::Auditor, "default");
+    let viewer = api.token(Role::Viewer, "default");
+    let call = |token: &str, method: Method, uri: &str, body: Value| {
+        let (token, uri) = (token.to_owned(), uri.to_owned());
+        let api = &api;
+        async move {
+            let (s, b) = api
+                .call(
+                    method,
+                    &uri,
+                    Some(&token),
+                    Some("application/json"),
+                    body.to_string(),
+                )
+                .await;
+            (
+                s,
+                serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let hold = json!({"task_id": "loan-7", "reason": "matter 42"});
+    assert_eq!(
+        call(&auditor, Method::POST, "/v1/holds", hold.clone())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, placed) = call(&admin, Method::POST, "/v1/holds", hold).await;
+    assert_eq!(s, StatusCode::CREATED, "{placed}");
+    assert_eq!(
+        placed["scope"],
+        json!({"kind": "task", "task_id": "loan-7"})
+    );
+    let id = placed["id"].as_str().unwrap().to_owned();
+    // A subject hold keeps only the keyed reference of the id it was given.
+    let (s, by_subject) = call(
+        &admin,
+        Method::POST,
+        "/v1/holds",
+        json!({"subject_id": "ada@example.com", "reason": "DSAR 9"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(
+        !by_subject.to_string().contains("ada@example.com"),
+        "{by_subject}"
+    );
+    for (body, field) in [
+        (
+            json!({"task_id": "t", "from": "2020-01-01T00:00:00Z", "reason": "r"}),
+            "exactly one",
+        ),
+        (
+            json!({"from": "2020-01-01T00:00:00Z", "to": "yesterday", "reason": "r"}),
+            "to",
+        ),
+        (json!({"task_id": "t", "reason": " "}), "reason"),
+        (json!({"task_id": "t"}), "reason"),
+    ] {
+        let (s, err) = call(&admin, Method::POST, "/v1/holds", body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(field),
+            "{err}"
+        );
+    }
+    let (s, list) = api.get(Some(&auditor), "/v1/holds").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(
+        api.get(Some(&viewer), "/v1/holds").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let release = format!("/v1/holds/{id}/release");
+    let (s, released) = call(&admin, Method::POST, &release, json!({"reason": "closed"})).await;
+    assert_eq!(s, StatusCode::OK, "{released}");
+    assert_eq!(released["released"]["reason"], "closed");
+    assert_eq!(
+        call(&admin, Method::POST, &release, json!({"reason": "again"}))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(
+            &admin,
+            Method::POST,
+            "/v1/holds/nope/release",
+            json!({"reason": "x"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    // Placing and releasing are in the trail.
+    let (_, page) = api
+        .get(Some(&auditor), "/v1/events?type=audit.retention")
+        .await;
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["attributes"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["hold_added", "hold_added", "hold_released"]);
+}
+
 // ---- OpenAPI ----
 
 #[tokio::test]
@@ -431,6 +545,9 @@ async fn openapi_documents_every_route() {
         ("/healthz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/v1/holds", "get"),
+        ("/v1/holds", "post"),
+        ("/v1/holds/{id}/release", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -179,7 +179,20 @@ fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>, clock: Clock) {
             cache = None;
             let msg = e.to_string();
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Commit(msg.clone())));
+                let err = match &e {
+                    // An archived id: the request that sent it is told so (the whole group
+                    // was rolled back; the others are told nothing was written).
+                    StoreError::Archived { id, seq }
+                        if job.events.iter().any(|ev| ev.id.to_string() == *id) =>
+                    {
+                        StoreError::Archived {
+                            id: id.clone(),
+                            seq: *seq,
+                        }
+                    }
+                    _ => StoreError::Commit(msg.clone()),
+                };
+                let _ = job.reply.send(Err(err));
             }
             continue;
         }

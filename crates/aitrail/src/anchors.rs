@@ -47,7 +47,9 @@ pub fn open(data: &DataDir, opts: &AnchorOpts) -> Result<Vec<Box<dyn Anchor>>> {
     };
     let in_data = |p: &PathBuf| data.path.join(p);
     let retention = match (&opts.s3_retention, &config.s3_retention) {
-        (Some(r), _) | (None, Some(r)) => r.parse::<Retention>()?,
+        (Some(r), _) | (None, Some(r)) => r
+            .parse::<Retention>()
+            .map_err(|e| anyhow::anyhow!("S3 retention {e}"))?,
         (None, None) => Retention::default(),
     };
     let options = Options {

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod consistency;
 pub mod events;
+pub mod holds;
 pub mod query;
 pub mod subjects;
 pub mod system;

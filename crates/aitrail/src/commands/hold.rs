@@ -7,7 +7,7 @@ use super::{now_micros, Ctx};
 use crate::args::HoldCommand;
 use crate::commands::filters::parse_bound;
 use aitrail_core::event::format_time;
-use aitrail_store::retention::{Hold, HoldScope, Release};
+use aitrail_store::retention::{self, Hold, HoldScope};
 use anyhow::{bail, Result};
 
 pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
@@ -42,11 +42,10 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
                     }
                 }
                 (None, None, None, Some(f), Some(t)) => {
-                    let (from, to) = (parse_bound("--from", f, false)?, parse_bound("--to", t, true)?);
-                    if from >= to {
-                        bail!("--from {f} is not before --to {t}");
+                    HoldScope::Time {
+                        from: parse_bound("--from", f, false)?,
+                        to: parse_bound("--to", t, true)?,
                     }
-                    HoldScope::Time { from, to }
                 }
                 (None, None, None, Some(_), None) | (None, None, None, None, Some(_)) => {
                     bail!("a time-range hold needs both --from and --to")
@@ -55,19 +54,17 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
                     "give exactly one of --task TASK, --subject ID, --subject-ref REF, or --from and --to"
                 ),
             };
-            if reason.trim().is_empty() {
-                bail!("--reason must say why the hold is placed (a matter, a request)");
-            }
-            let hold = Hold {
-                id: format!("hold-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+            let seq = ctx.sequencer();
+            let hold = retention::place_hold(
+                &seq,
+                &ctx.log,
+                &ctx.reader(),
                 scope,
-                reason: redact(ctx, reason)?,
-                created_by: ctx.reader().id,
-                created_at: now_micros(),
-                released: None,
-            };
-            ctx.store.add_hold(&ctx.log, &hold)?;
-            record(ctx, "hold_added", &hold.id, &hold.scope, &hold.reason)?;
+                &redact(ctx, reason)?,
+                now_micros(),
+            );
+            seq.shutdown();
+            let hold = hold?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&hold)?);
             } else {
@@ -115,23 +112,17 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
             }
         }
         HoldCommand::Release { id, reason } => {
-            if reason.trim().is_empty() {
-                bail!("--reason must say why the hold is released");
-            }
-            let Some(hold) = ctx.store.holds(&ctx.log)?.into_iter().find(|h| &h.id == id) else {
-                bail!(
-                    "no hold {id:?} in log {:?} (see `aitrail hold list --all`)",
-                    ctx.log
-                );
-            };
-            let release = Release {
-                hold_id: id.clone(),
-                released_by: ctx.reader().id,
-                reason: redact(ctx, reason)?,
-                released_at: now_micros(),
-            };
-            ctx.store.release_hold(&ctx.log, &release)?;
-            record(ctx, "hold_released", id, &hold.scope, &release.reason)?;
+            let seq = ctx.sequencer();
+            let hold = retention::release_hold(
+                &seq,
+                &ctx.log,
+                &ctx.reader(),
+                id,
+                &redact(ctx, reason)?,
+                now_micros(),
+            );
+            seq.shutdown();
+            let hold = hold?;
             println!("hold {id} on {} released", hold.scope);
         }
     }
@@ -142,16 +133,4 @@ pub fn run(ctx: &Ctx, cmd: &HoldCommand) -> Result<()> {
 fn redact(ctx: &Ctx, text: &str) -> Result<String> {
     let key = ctx.data.tenant_key(&ctx.log)?;
     Ok(aitrail_core::pii::rewrite_text(text, &ctx.data.pii.policy(&ctx.log), &key).into_owned())
-}
-
-fn record(ctx: &Ctx, action: &str, id: &str, scope: &HoldScope, reason: &str) -> Result<()> {
-    let seq = ctx.sequencer();
-    aitrail_store::audit::record_retention(
-        &seq,
-        &ctx.log,
-        &ctx.reader(),
-        serde_json::json!({"action": action, "hold": id, "scope": scope, "reason": reason}),
-    )?;
-    seq.shutdown();
-    Ok(())
 }
