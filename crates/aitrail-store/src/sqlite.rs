@@ -411,8 +411,7 @@ fn insert_error(err: rusqlite::Error, event_id: &str) -> StoreError {
         // SQLite names the index's columns: "UNIQUE constraint failed: entries.log_id, entries.event_id".
         rusqlite::Error::SqliteFailure(e, Some(msg))
             if e.code == ErrorCode::ConstraintViolation
-                && (e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER)
+                && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 && msg.contains("entries.event_id") =>
         {
             StoreError::DuplicateEventId(event_id.to_owned())
@@ -498,6 +497,10 @@ fn hash_rows(
 struct SqliteTx<'a> {
     conn: &'a Connection,
     log_id: i64,
+    /// Whether the log has retired entries (looked up once per transaction): then each
+    /// inserted id is also looked up in `retired`, whose ids the unique index on entries no
+    /// longer sees. A per-row trigger did the same at half the ingest rate (BENCHMARKS.md).
+    any_retired: Option<bool>,
 }
 
 impl NodeRows for SqliteTx<'_> {
@@ -533,6 +536,19 @@ impl AppendTx for SqliteTx<'_> {
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {
+        let any_retired = match self.any_retired {
+            Some(any) => any,
+            None => *self
+                .any_retired
+                .insert(retention::any_retired(self.conn, self.log_id)?),
+        };
+        if any_retired {
+            for e in entries {
+                if retention::retired_event(self.conn, self.log_id, &e.event_id)?.is_some() {
+                    return Err(StoreError::DuplicateEventId(e.event_id.clone()));
+                }
+            }
+        }
         let mut stmt = self.conn.prepare_cached(INSERT_ENTRY)?;
         for e in entries {
             if e.seq > SEQ_MASK as u64 {
@@ -587,7 +603,11 @@ impl Store for SqliteStore {
                 id
             }
         };
-        f(&mut SqliteTx { conn: &tx, log_id })?;
+        f(&mut SqliteTx {
+            conn: &tx,
+            log_id,
+            any_retired: None,
+        })?;
         tx.commit()?;
         Ok(())
     }
@@ -693,7 +713,11 @@ impl Store for SqliteStore {
             .log_id(&conn, log)?
             .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
         let tx = conn.transaction()?;
-        f(&mut SqliteTx { conn: &tx, log_id })
+        f(&mut SqliteTx {
+            conn: &tx,
+            log_id,
+            any_retired: None,
+        })
     }
 
     fn nodes(&self, log: &str) -> Result<Vec<Node>> {

@@ -62,11 +62,6 @@ CREATE TABLE IF NOT EXISTS hold_releases (
     released_at INTEGER NOT NULL,
     PRIMARY KEY (log, hold_id)
 ) WITHOUT ROWID;
--- An event id that left the hot store stays taken (the unique index on entries no longer
--- sees it); the message names the index as SQLite's own would, so it maps to DuplicateEventId.
-CREATE TRIGGER IF NOT EXISTS entries_retired_id BEFORE INSERT ON entries
-WHEN EXISTS (SELECT 1 FROM retired WHERE log_id = NEW.id >> 40 AND event_id = NEW.event_id)
-BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.log_id, entries.event_id (retired)'); END;
 "#;
 
 /// The entries' DELETE trigger: refused unless the row's hashes are kept in `retired`.
@@ -170,6 +165,12 @@ pub fn retired_event(conn: &Connection, log_id: i64, event_id: &str) -> Result<O
     Ok(stmt
         .query_row(params![log_id, event_id], retired_row)
         .optional()?)
+}
+
+/// Whether any entry of the log left the hot store (then inserts check `retired` for ids).
+pub fn any_retired(conn: &Connection, log_id: i64) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM retired WHERE log_id = ?1 LIMIT 1")?;
+    Ok(stmt.exists([log_id])?)
 }
 
 /// Leaf hashes of retired seqs `from..to` (those there are), for proofs and the head.
