@@ -21,6 +21,7 @@ use aitrail_core::merkle::{
 };
 use aitrail_store::log;
 use aitrail_store::nodes::STRIDE;
+use aitrail_store::retention;
 use aitrail_store::sequencer::{Outcome, Sequencer};
 use aitrail_store::store::{AppendTx, Head, Node, NodeRows, Store, StoredCheckpoint, StoredEntry};
 use aitrail_store::verify::verify_log;
@@ -819,6 +820,33 @@ impl Store for Instrumented {
     }
     fn latest_checkpoint(&self, log: &str) -> Result<Option<StoredCheckpoint>> {
         self.inner.latest_checkpoint(log)
+    }
+    fn segments(&self, log: &str) -> Result<Vec<retention::Segment>> {
+        self.inner.segments(log)
+    }
+    fn retire(&self, log: &str, s: &retention::Segment, rows: &[retention::Retired]) -> Result<()> {
+        self.inner.retire(log, s, rows)
+    }
+    fn retired(&self, log: &str, from: u64, to: u64) -> Result<Vec<retention::Retired>> {
+        self.inner.retired(log, from, to)
+    }
+    fn retired_event(&self, log: &str, id: &str) -> Result<Option<retention::Retired>> {
+        self.inner.retired_event(log, id)
+    }
+    fn expiries(&self, log: &str) -> Result<Vec<retention::Expiry>> {
+        self.inner.expiries(log)
+    }
+    fn add_expiry(&self, log: &str, e: &retention::Expiry) -> Result<()> {
+        self.inner.add_expiry(log, e)
+    }
+    fn holds(&self, log: &str) -> Result<Vec<retention::Hold>> {
+        self.inner.holds(log)
+    }
+    fn add_hold(&self, log: &str, h: &retention::Hold) -> Result<()> {
+        self.inner.add_hold(log, h)
+    }
+    fn release_hold(&self, log: &str, r: &retention::Release) -> Result<()> {
+        self.inner.release_hold(log, r)
     }
     fn subject_keys(
         &self,

@@ -171,6 +171,10 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     let seq = Sequencer::new(store.clone());
     let mut requests: Vec<Option<Vec<PreparedEvent>>> =
         prepared.chunks(BATCH).map(|c| Some(c.to_vec())).collect();
+    // The same, on a log with archived history: every insert also looks its id up among
+    // the retired ones (SQLite's unique index no longer sees them).
+    let archived_seq = Sequencer::new(with_archived_history(dir, &prepared[0])?);
+    let mut archived_requests = requests.clone();
 
     // aitrail end to end: each request's NDJSON text -> validate, canonicalize (parallel)
     // -> sequencer.
@@ -186,16 +190,20 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     // The three take turns, one transaction of BATCH events each per round, the first of
     // each round rotating, so that background load on a shared machine falls on all three
     // alike rather than on whichever would have run last.
-    let mut times = [Duration::ZERO; 3];
+    let mut times = [Duration::ZERO; 4];
     for round in 0..requests.len() {
-        for turn in 0..3 {
-            let side = (round + turn) % 3;
+        for turn in 0..4 {
+            let side = (round + turn) % 4;
             let started = Instant::now();
             match side {
                 0 => plain_batch(round)?,
                 1 => {
                     let request = requests[round].take().unwrap_or_default();
                     seq.append(LOG, request)?;
+                }
+                3 => {
+                    let request = archived_requests[round].take().unwrap_or_default();
+                    archived_seq.append(LOG, request)?;
                 }
                 _ => {
                     let events = prepare_ndjson(&texts[round], KEY, &|_| {})
@@ -206,8 +214,9 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
             times[side] += started.elapsed();
         }
     }
-    let [plain, ours, e2e] = times;
+    let [plain, ours, e2e, archived] = times;
     drop(e2e_seq);
+    drop(archived_seq);
 
     println!("| path | time | events/s | vs plain insert |");
     println!("|---|---:|---:|---:|");
@@ -230,6 +239,10 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     row(
         "aitrail end to end from NDJSON: + parse, validate, canonicalize",
         e2e,
+    );
+    row(
+        "aitrail sequencer, log with archived history: + retired-id lookup per event",
+        archived,
     );
     println!("\nDurability: WAL with synchronous=FULL, one fsync'd commit per {BATCH} events on every side. \
               The sides take turns batch by batch.\n");
@@ -344,6 +357,41 @@ fn proof(dir: &Path, size: u64) -> Result<()> {
         times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
     );
     Ok(())
+}
+
+/// A store whose log has one entry recorded in 2019 and already retired (as after an
+/// archive run), so later inserts check ids against `retired`.
+fn with_archived_history(dir: &Path, first: &PreparedEvent) -> Result<Arc<dyn Store>> {
+    use aitrail_store::retention::{Retired, Segment};
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fresh(dir, "archived.db")?)?);
+    let old = Sequencer::with_clock(store.clone(), Arc::new(|| 1_551_434_400_000_000));
+    let mut event = first.clone();
+    event.id = uuid::Uuid::now_v7();
+    old.append(LOG, vec![event])?;
+    old.shutdown();
+    let e = store.entry(LOG, 0)?.context("the archived entry")?;
+    let retired = Retired {
+        seq: 0,
+        event_id: e.event_id.clone(),
+        recorded_at: e.recorded_at,
+        leaf_hash: e.leaf(),
+        chain_hash: aitrail_store::store::to_hash(&e.chain_hash),
+    };
+    let mut tree = aitrail_core::merkle::Frontier::new();
+    tree.push(retired.leaf_hash, |_, _, _| {});
+    let segment = Segment {
+        first_seq: 0,
+        end_seq: 1,
+        day: "2019-03-01".into(),
+        key: "default/segments/2019-03-01-0.seg.gz".into(),
+        root: tree.root(),
+        sha256: [0; 32],
+        checkpoint_size: 1,
+        expires_at: 0,
+        archived_at: 0,
+    };
+    store.retire(LOG, &segment, &[retired])?;
+    Ok(store)
 }
 
 fn fresh(dir: &Path, name: &str) -> Result<PathBuf> {
