@@ -510,7 +510,7 @@ pub fn run(ctx: &Context<'_>, plan: &Plan, progress: &mut dyn FnMut(u64)) -> Res
             first_seq: m.first_seq,
             end_seq: m.end_seq,
             detail: format!(
-                "{} entries to {} (locked until {})",
+                "{} entries to {} (expires {})",
                 m.end_seq - m.first_seq,
                 segment.key,
                 &format_time(segment.expires_at)[..10]
@@ -673,11 +673,14 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
     };
     let manifest_bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| failed(format!("writing the manifest: {e}")))?;
+    // A lock cannot end in the past: a day already past its retention when archived (a
+    // policy shorter than the hot window) is locked for a day, then expires on a later run.
+    let lock_until = expires_at.max(ctx.now + DAY_MICROS);
     ctx.archive
-        .put(&key, &bytes, expires_at)
+        .put(&key, &bytes, lock_until)
         .map_err(|e| failed(format!("writing to {}: {e}", ctx.archive.name())))?;
     ctx.archive
-        .put(&manifest_key(&key), &manifest_bytes, expires_at)
+        .put(&manifest_key(&key), &manifest_bytes, lock_until)
         .map_err(|e| failed(format!("writing to {}: {e}", ctx.archive.name())))?;
     // Read back before anything is dropped: what the archive returns must be what was sent.
     let back = ctx
@@ -692,21 +695,7 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
         })?;
     check_segment(&back, &segment, &rows).map_err(failed)?;
     store.retire(log, &segment, &rows)?;
-    record(
-        ctx,
-        log,
-        serde_json::json!({
-            "action": "archived",
-            "first_seq": segment.first_seq,
-            "last_seq": segment.end_seq - 1,
-            "entries": segment.end_seq - segment.first_seq,
-            "root": hex::encode(segment.root),
-            "day": segment.day,
-            "segment": segment.key,
-            "archive": ctx.archive.name(),
-            "expires_at": format_time(segment.expires_at),
-        }),
-    )?;
+    record(ctx, log, "archived", &segment)?;
     Ok(segment)
 }
 
@@ -769,21 +758,7 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
             ),
         ));
     }
-    let receipt = record(
-        ctx,
-        &due.log,
-        serde_json::json!({
-            "action": "expired",
-            "first_seq": seg.first_seq,
-            "last_seq": seg.end_seq - 1,
-            "entries": seg.end_seq - seg.first_seq,
-            "root": hex::encode(seg.root),
-            "day": seg.day,
-            "segment": seg.key,
-            "archive": ctx.archive.name(),
-            "expires_at": format_time(seg.expires_at),
-        }),
-    )?;
+    let receipt = record(ctx, &due.log, "expired", &seg)?;
     store.add_expiry(
         &due.log,
         &Expiry {
@@ -815,11 +790,13 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
     })
 }
 
-/// Appends an `audit.retention` event.
+/// Appends the `audit.retention` event of `action` (archived, expired) on `seg`: its seq
+/// range and Merkle root, where it is kept, and its expiry.
 fn record(
     ctx: &Context<'_>,
     log: &str,
-    attributes: serde_json::Value,
+    action: &str,
+    seg: &Segment,
 ) -> Result<aitrail_core::entry::Receipt> {
     crate::audit::append(
         ctx.sequencer,
@@ -829,7 +806,17 @@ fn record(
             "task_id": AUDIT_TASK,
             "occurred_at": format_time(ctx.now),
             "actor": {"kind": "system", "id": "aitrail-retention"},
-            "attributes": attributes,
+            "attributes": {
+                "action": action,
+                "first_seq": seg.first_seq,
+                "last_seq": seg.end_seq - 1,
+                "entries": seg.end_seq - seg.first_seq,
+                "root": hex::encode(seg.root),
+                "day": seg.day,
+                "segment": seg.key,
+                "archive": ctx.archive.name(),
+                "expires_at": format_time(seg.expires_at),
+            },
         }),
     )
 }

@@ -104,15 +104,24 @@ fn task_query(task: &str) -> Query {
     }
 }
 
+/// A sequencer on `store` whose clock the test sets, and the log's signer.
+fn setup(store: &Arc<dyn Store>) -> (Arc<AtomicI64>, Sequencer, Signer) {
+    let clock = Arc::new(AtomicI64::new(0));
+    let c = clock.clone();
+    let seq = Sequencer::with_clock(store.clone(), Arc::new(move || c.load(Ordering::SeqCst)));
+    (
+        clock,
+        seq,
+        Signer::from_seed("example.com/log", [3; 32]).unwrap(),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
 
 fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
-    let clock = Arc::new(AtomicI64::new(0));
-    let c = clock.clone();
-    let seq = Sequencer::with_clock(store.clone(), Arc::new(move || c.load(Ordering::SeqCst)));
-    let signer = Signer::from_seed("example.com/log", [3; 32]).unwrap();
+    let (clock, seq, signer) = setup(&store);
     let verifier = signer.verifier();
     // Two days in March 2019, and one now: the first two are years past the hot window.
     let day1 = append_at(
@@ -364,10 +373,7 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
 /// `audit.retention` event (appended right after the move, when no hot row is left) takes the
 /// next seq and the chain goes on.
 fn the_head_survives_archiving_everything(store: Arc<dyn Store>) {
-    let clock = Arc::new(AtomicI64::new(0));
-    let c = clock.clone();
-    let seq = Sequencer::with_clock(store.clone(), Arc::new(move || c.load(Ordering::SeqCst)));
-    let signer = Signer::from_seed("example.com/log", [3; 32]).unwrap();
+    let (clock, seq, signer) = setup(&store);
     append_at(
         &seq,
         &clock,

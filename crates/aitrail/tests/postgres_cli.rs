@@ -339,3 +339,92 @@ fn two_ingest_processes_at_once_do_not_fork() {
         .get(0);
     assert_eq!(forks, 0);
 }
+
+/// Retention on PostgreSQL, run as the application role: a day recorded in 2019 is archived
+/// to a directory, its partition detached and dropped (through `drop_retired_day`, the one
+/// way the role may), the trail verifies, and the archived task is found with
+/// `--include-archive`.
+#[test]
+fn retention_archives_and_drops_the_days_partition() {
+    use aitrail_core::entry::PreparedEvent;
+    use aitrail_core::event::{parse_time, Event, Origin};
+    use aitrail_store::sequencer::Sequencer;
+    use std::sync::Arc;
+
+    let Some(t) = PgTrail::new() else { return };
+    let store = Arc::new(aitrail_store::postgres::PgStore::open(t.app_url()).unwrap());
+    for (at, task) in [
+        ("2019-03-01T10:00:00Z", "old-task"),
+        ("2019-03-01T11:00:00Z", "old-task"),
+    ] {
+        let when = parse_time(at).unwrap();
+        let seq = Sequencer::with_clock(store.clone(), Arc::new(move || when));
+        let e = Event::from_value(
+            json!({"type": "task.created", "task_id": task, "occurred_at": at}),
+            Origin::Client,
+        )
+        .unwrap();
+        seq.append("default", vec![PreparedEvent::new(e, b"k").unwrap()])
+            .unwrap();
+        seq.shutdown();
+    }
+    drop(store);
+    t.ok(&[
+        "ingest",
+        t.file("now.ndjson", &ndjson(0, 3)).to_str().unwrap(),
+    ]);
+    let config = t.data().join("aitrail.toml");
+    let text =
+        std::fs::read_to_string(&config).unwrap() + "\n[retention]\narchive = \"dir:archive\"\n";
+    std::fs::write(&config, text).unwrap();
+    std::fs::create_dir(t.data().join("archive")).unwrap();
+
+    let out = t.ok(&["retention", "run"]);
+    assert!(
+        out.contains("archived") && out.contains("2019-03-01"),
+        "{out}"
+    );
+    let mut owner = pg::raw(&t.db);
+    let exists: bool = owner
+        .query_one(
+            "SELECT to_regclass('aitrail.entries_20190301') IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!exists, "the 2019-03-01 partition is dropped");
+    let (code, v) = t.verify_json();
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["logs"][0]["archived"], 2);
+    let found: Value = serde_json::from_str(&t.ok(&[
+        "search",
+        "--task",
+        "old-task",
+        "--include-archive",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(found["events"].as_array().unwrap().len(), 2, "{found}");
+    // The application role still may not drop a partition itself.
+    let mut app = aitrail_store::postgres::client::Client::connect(
+        t.app_url(),
+        aitrail_store::postgres::client::NoTls,
+    )
+    .unwrap();
+    let today = app
+        .query_one(
+            "SELECT 'aitrail.entries_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')",
+            &[],
+        )
+        .unwrap()
+        .get::<_, String>(0);
+    let err = app
+        .batch_execute(&format!("DROP TABLE {today}"))
+        .unwrap_err();
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(msg.contains("must be owner"), "{err:?}");
+}

@@ -5,6 +5,8 @@
 //! event, and `verify` passing, then naming a deleted segment's range.
 
 mod common;
+#[path = "../../aitrail-anchor/tests/support/servers.rs"]
+mod servers;
 
 use aitrail_core::entry::PreparedEvent;
 use aitrail_core::event::{parse_time, Event, Origin};
@@ -245,4 +247,53 @@ fn retention_without_an_archive_says_how_to_configure_one() {
     assert!(t
         .ok(&["retention", "run", "--dry-run"])
         .contains("2 day(s) would be archived"));
+}
+
+/// The same against S3 with Object Lock (SeaweedFS): segments written under a COMPLIANCE lock;
+/// a segment whose retention already ended when it was archived (2019 + 6 years) is locked for
+/// a day, so its expiry is recorded and the delete, refused by the lock, waits for a later run.
+#[test]
+fn archiving_to_s3_under_object_lock() {
+    let Some(s3) = servers::Seaweed::get() else {
+        return;
+    };
+    let mut t = Trail::new();
+    t.env.extend(s3.env());
+    write_old_trail(&t);
+    let config = t.data().join("aitrail.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text += &format!(
+        "\n[retention]\narchive = \"s3://{}/trail\"\n",
+        s3.bucket(true)
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let out = t.ok(&["retention", "run"]);
+    assert_eq!(out.matches("archived").count(), 2, "{out}");
+    let (code, v) = t.verify_json();
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["logs"][0]["archived"], 5);
+
+    let report = json_of(&t.ok(&["retention", "run", "--json"]));
+    let done = report["logs"][0]["report"]["done"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(done.len(), 2, "{report}");
+    for d in &done {
+        assert_eq!(d["action"], "expired");
+        assert!(d["detail"].as_str().unwrap().contains("still locks"), "{d}");
+    }
+    let (code, v) = t.verify_json();
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (
+            v["logs"][0]["archived"].as_u64(),
+            v["logs"][0]["expired"].as_u64()
+        ),
+        (Some(0), Some(5))
+    );
+    // Nothing more is due; the refused deletes are retried quietly.
+    let plan = json_of(&t.ok(&["retention", "run", "--dry-run", "--json"]));
+    assert_eq!(plan["logs"][0]["expiries"], json!([]), "{plan}");
 }

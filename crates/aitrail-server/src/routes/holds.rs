@@ -45,6 +45,17 @@ fn bad(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, m)
 }
 
+/// The reason, required, through the tenant's PII policy (it is kept in the trail).
+fn reason(st: &AppState, log: &str, text: &str, what: &str) -> Result<String, ApiError> {
+    if text.trim().is_empty() {
+        return Err(bad(format!("reason: say why the hold is {what}")));
+    }
+    Ok(
+        aitrail_core::pii::rewrite_text(text, &st.keys.pii_policy(log), &st.keys.tenant_key(log))
+            .into_owned(),
+    )
+}
+
 fn admin(who: &Principal, what: &str) -> Result<(), ApiError> {
     match who.role {
         Role::Admin => Ok(()),
@@ -121,15 +132,7 @@ pub async fn add(
             ))
         }
     };
-    if req.reason.trim().is_empty() {
-        return Err(bad("reason: say why the hold is placed"));
-    }
-    let reason = aitrail_core::pii::rewrite_text(
-        &req.reason,
-        &st.keys.pii_policy(&log),
-        &st.keys.tenant_key(&log),
-    )
-    .into_owned();
+    let reason = reason(&st, &log, &req.reason, "placed")?;
     let reader = super::query::reader(&who);
     let seq = st.sequencer.clone();
     let hold = blocking(move || {
@@ -163,16 +166,8 @@ pub async fn release(
     admin(&who, "release holds (admin needed)")?;
     let req: ReleaseRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("expected {{\"reason\"}}: {e}")))?;
-    if req.reason.trim().is_empty() {
-        return Err(bad("reason: say why the hold is released"));
-    }
     let log = who.log().to_owned();
-    let reason = aitrail_core::pii::rewrite_text(
-        &req.reason,
-        &st.keys.pii_policy(&log),
-        &st.keys.tenant_key(&log),
-    )
-    .into_owned();
+    let reason = reason(&st, &log, &req.reason, "released")?;
     let reader = super::query::reader(&who);
     let seq = st.sequencer.clone();
     let hold = blocking(move || {
