@@ -351,6 +351,21 @@ fn check_segment(
     Ok(out)
 }
 
+/// Whether `entry` is the `audit.retention` event that expired `seg` (same range and root).
+pub fn records_expiry(entry: &[u8], seg: &Segment) -> bool {
+    let Ok(record) = Record::parse(entry) else {
+        return false;
+    };
+    let ev = &record.event;
+    let attrs = ev.get("attributes");
+    let attr = |k: &str| attrs.and_then(|a| a.get(k));
+    ev.get("type").and_then(|t| t.as_str()) == Some("audit.retention")
+        && attr("action").and_then(|v| v.as_str()) == Some("expired")
+        && attr("first_seq").and_then(|v| v.as_u64()) == Some(seg.first_seq)
+        && attr("last_seq").and_then(|v| v.as_u64()) == Some(seg.end_seq - 1)
+        && attr("root").and_then(|v| v.as_str()) == Some(hex::encode(seg.root).as_str())
+}
+
 /// One past the last retired seq of the log (0 when nothing left the hot store).
 pub fn retired_end(segments: &[Segment]) -> u64 {
     segments.iter().map(|s| s.end_seq).max().unwrap_or(0)

@@ -212,6 +212,28 @@ fn read_archived(
         .into_iter()
         .map(|e| (e.first_seq, e))
         .collect();
+    // Every recorded expiry must have its `audit.retention` event in the chain, naming the
+    // same range and root: rows added to the bookkeeping tables alone cannot pass a deletion
+    // off as an expiry. Checked where the event is readable (hot, or in a segment read back
+    // below); an event in a segment that expired or cannot be read is not checked again.
+    let mut unproven: HashMap<u64, (&Expiry, &crate::retention::Segment)> = segments
+        .iter()
+        .filter_map(|s| {
+            expiries
+                .get(&s.first_seq)
+                .map(|e| (e.retention_seq, (e, s)))
+        })
+        .collect();
+    let witness = |entry: &StoredEntry, unproven: &mut HashMap<u64, _>| {
+        if let Some((_, seg)) = unproven.remove(&entry.seq) {
+            Some((
+                entry.seq,
+                crate::retention::records_expiry(&entry.entry, seg),
+            ))
+        } else {
+            None
+        }
+    };
     let mut part = ArchivedPart {
         end: crate::retention::retired_end(&segments),
         archived: 0,
@@ -256,6 +278,11 @@ fn read_archived(
         match crate::retention::open_segment(store, archive, log, seg)? {
             Ok(Some(opened)) => {
                 part.archived += n;
+                for e in &opened.entries {
+                    if let Some((seq, false)) = witness(e, &mut unproven) {
+                        part.problems.push(not_recorded(seq));
+                    }
+                }
                 send(Batch::Rows(opened.entries));
                 continue;
             }
@@ -278,7 +305,31 @@ fn read_archived(
             seg.end_seq,
         )?));
     }
+    let end = part.end;
+    for (seq, (_, seg)) in std::mem::take(&mut unproven) {
+        if seq < end {
+            continue; // in an expired or unreadable segment
+        }
+        let recorded = store
+            .entry(log, seq)?
+            .is_some_and(|entry| crate::retention::records_expiry(&entry.entry, seg));
+        if !recorded {
+            part.problems.push(not_recorded(seq));
+        }
+    }
     Ok(part)
+}
+
+/// An expiry row whose `audit.retention` event is not in the chain at the seq it names.
+fn not_recorded(seq: u64) -> Problem {
+    Problem {
+        kind: ProblemKind::ChangedArchive,
+        seq: Some(seq),
+        event_id: None,
+        detail: format!(
+            "seq {seq} is not the audit.retention event its expiry row names: the expiry is not recorded in the chain (rows deleted and passed off as expired?)"
+        ),
+    }
 }
 
 struct CheckpointView {

@@ -418,6 +418,70 @@ fn the_head_survives_archiving_everything(store: Arc<dyn Store>) {
     seq.shutdown();
 }
 
+/// Hot rows deleted and passed off as expired (bookkeeping rows written by hand, as someone
+/// with write access to the database could): verify finds no `audit.retention` event for
+/// the expiry and says so; deleting the segment too does not help.
+fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
+    let (clock, seq, signer) = setup(&store);
+    append_at(
+        &seq,
+        &clock,
+        "2019-03-01T10:00:00Z",
+        vec![event("a", "task.created", "2019-03-01T09:00:00Z")],
+    );
+    clock.store(at("2026-11-29T11:00:00Z"), Ordering::SeqCst);
+    let archive = MemoryArchive::default();
+    let policy = Policy::default();
+    let now = at("2026-11-29T12:00:00Z");
+    let ctx = Context {
+        store: store.as_ref(),
+        sequencer: &seq,
+        archive: &archive,
+        signer: &signer,
+        policy: &policy,
+        now,
+    };
+    let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
+    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
+    // The run's own audit.retention event (archived) is at seq 1: name it as the expiry's.
+    store
+        .add_expiry(
+            LOG,
+            &retention::Expiry {
+                first_seq: 0,
+                end_seq: 1,
+                retention_seq: 1,
+                expired_at: now,
+            },
+        )
+        .unwrap();
+    archive
+        .delete("default/segments/2019-03-01-0.seg.gz")
+        .unwrap();
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&signer.verifier()),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(!r.ok);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert_eq!(
+        (r.problems[0].kind, r.problems[0].seq),
+        (ProblemKind::ChangedArchive, Some(1))
+    );
+    assert!(
+        r.problems[0]
+            .detail
+            .contains("not the audit.retention event"),
+        "{}",
+        r.problems[0].detail
+    );
+    seq.shutdown();
+}
+
 mod sqlite {
     use aitrail_store::sqlite::SqliteStore;
     use std::sync::Arc;
@@ -438,6 +502,12 @@ mod sqlite {
     fn the_head_survives_archiving_everything() {
         let (_dir, store) = open();
         super::the_head_survives_archiving_everything(store);
+    }
+
+    #[test]
+    fn a_forged_expiry_is_reported() {
+        let (_dir, store) = open();
+        super::a_forged_expiry_is_reported(store);
     }
 
     #[test]
@@ -491,6 +561,14 @@ mod postgres {
                 .get(0);
             assert_eq!(exists, !gone, "{part}");
         }
+    }
+
+    #[test]
+    fn a_forged_expiry_is_reported() {
+        let Some((_db, store)) = pg::store() else {
+            return;
+        };
+        super::a_forged_expiry_is_reported(store);
     }
 
     #[test]
