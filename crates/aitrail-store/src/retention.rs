@@ -76,6 +76,8 @@ pub struct Expiry {
     pub end_seq: u64,
     /// Seq of the `audit.retention` event that records it.
     pub retention_seq: u64,
+    /// That event's entry bytes: verify checks they hash to the leaf at `retention_seq`.
+    pub record: Vec<u8>,
     pub expired_at: i64,
 }
 
@@ -774,12 +776,16 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
         ));
     }
     let receipt = record(ctx, &due.log, "expired", &seg)?;
+    let recorded = store.entry(&due.log, receipt.seq)?.ok_or_else(|| {
+        StoreError::NotFound(format!("the audit.retention event at seq {}", receipt.seq))
+    })?;
     store.add_expiry(
         &due.log,
         &Expiry {
             first_seq: seg.first_seq,
             end_seq: seg.end_seq,
             retention_seq: receipt.seq,
+            record: recorded.entry,
             expired_at: ctx.now,
         },
     )?;

@@ -212,28 +212,6 @@ fn read_archived(
         .into_iter()
         .map(|e| (e.first_seq, e))
         .collect();
-    // Every recorded expiry must have its `audit.retention` event in the chain, naming the
-    // same range and root: rows added to the bookkeeping tables alone cannot pass a deletion
-    // off as an expiry. Checked where the event is readable (hot, or in a segment read back
-    // below); an event in a segment that expired or cannot be read is not checked again.
-    let mut unproven: HashMap<u64, (&Expiry, &crate::retention::Segment)> = segments
-        .iter()
-        .filter_map(|s| {
-            expiries
-                .get(&s.first_seq)
-                .map(|e| (e.retention_seq, (e, s)))
-        })
-        .collect();
-    let witness = |entry: &StoredEntry, unproven: &mut HashMap<u64, _>| {
-        if let Some((_, seg)) = unproven.remove(&entry.seq) {
-            Some((
-                entry.seq,
-                crate::retention::records_expiry(&entry.entry, seg),
-            ))
-        } else {
-            None
-        }
-    };
     let mut part = ArchivedPart {
         end: crate::retention::retired_end(&segments),
         archived: 0,
@@ -262,6 +240,12 @@ fn read_archived(
                     e.retention_seq
                 )));
             }
+            if !expiry_recorded(store, log, e, seg)? {
+                part.problems.push(problem(ProblemKind::ChangedArchive, format!(
+                    "{range}: recorded as expired, but seq {} is not the audit.retention event of that expiry (rows deleted and passed off as expired?)",
+                    e.retention_seq
+                )));
+            }
             part.expired += n;
             send(Batch::Leaves(leaves));
             continue;
@@ -278,11 +262,6 @@ fn read_archived(
         match crate::retention::open_segment(store, archive, log, seg)? {
             Ok(Some(opened)) => {
                 part.archived += n;
-                for e in &opened.entries {
-                    if let Some((seq, false)) = witness(e, &mut unproven) {
-                        part.problems.push(not_recorded(seq));
-                    }
-                }
                 send(Batch::Rows(opened.entries));
                 continue;
             }
@@ -305,31 +284,37 @@ fn read_archived(
             seg.end_seq,
         )?));
     }
-    let end = part.end;
-    for (seq, (_, seg)) in std::mem::take(&mut unproven) {
-        if seq < end {
-            continue; // in an expired or unreadable segment
-        }
-        let recorded = store
-            .entry(log, seq)?
-            .is_some_and(|entry| crate::retention::records_expiry(&entry.entry, seg));
-        if !recorded {
-            part.problems.push(not_recorded(seq));
-        }
-    }
     Ok(part)
 }
 
-/// An expiry row whose `audit.retention` event is not in the chain at the seq it names.
-fn not_recorded(seq: u64) -> Problem {
-    Problem {
-        kind: ProblemKind::ChangedArchive,
-        seq: Some(seq),
-        event_id: None,
-        detail: format!(
-            "seq {seq} is not the audit.retention event its expiry row names: the expiry is not recorded in the chain (rows deleted and passed off as expired?)"
-        ),
+/// Whether an expiry is recorded in the chain: the expiry row keeps the bytes of its
+/// `audit.retention` event, which must name the segment's range and root, come after it, and
+/// hash to the leaf stored at its seq (hot, or retired once its own day was archived).
+/// Bookkeeping rows written by hand cannot pass a deletion off as an expiry: they would need
+/// bytes with an existing leaf hash.
+fn expiry_recorded(
+    store: &dyn Store,
+    log: &str,
+    e: &Expiry,
+    seg: &crate::retention::Segment,
+) -> Result<bool> {
+    if e.retention_seq < seg.end_seq
+        || claimed_seq(&e.record) != Some(e.retention_seq)
+        || !crate::retention::records_expiry(&e.record, seg)
+    {
+        return Ok(false);
     }
+    let leaf = match store.entry(log, e.retention_seq)? {
+        Some(entry) => to_hash(&entry.leaf_hash),
+        None => match store
+            .retired(log, e.retention_seq, e.retention_seq + 1)?
+            .pop()
+        {
+            Some(r) => r.leaf_hash,
+            None => return Ok(false),
+        },
+    };
+    Ok(leaf_hash(&e.record) == leaf)
 }
 
 struct CheckpointView {

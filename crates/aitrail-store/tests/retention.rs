@@ -419,8 +419,9 @@ fn the_head_survives_archiving_everything(store: Arc<dyn Store>) {
 }
 
 /// Hot rows deleted and passed off as expired (bookkeeping rows written by hand, as someone
-/// with write access to the database could): verify finds no `audit.retention` event for
-/// the expiry and says so; deleting the segment too does not help.
+/// with write access to the database could, here naming the run's "archived" event): verify
+/// finds the expiry is not recorded in the chain and says so; deleting the segment too does
+/// not help.
 fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
     let (clock, seq, signer) = setup(&store);
     append_at(
@@ -451,6 +452,7 @@ fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
                 first_seq: 0,
                 end_seq: 1,
                 retention_seq: 1,
+                record: store.entry(LOG, 1).unwrap().unwrap().entry,
                 expired_at: now,
             },
         )
@@ -470,12 +472,10 @@ fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_eq!(
         (r.problems[0].kind, r.problems[0].seq),
-        (ProblemKind::ChangedArchive, Some(1))
+        (ProblemKind::ChangedArchive, Some(0))
     );
     assert!(
-        r.problems[0]
-            .detail
-            .contains("not the audit.retention event"),
+        r.problems[0].detail.contains("passed off as expired"),
         "{}",
         r.problems[0].detail
     );

@@ -40,6 +40,7 @@ CREATE TABLE aitrail.expiries (
     first_seq     bigint NOT NULL,
     end_seq       bigint NOT NULL,
     retention_seq bigint NOT NULL,
+    record        bytea NOT NULL,  -- entry bytes of the audit.retention event
     expired_at    timestamptz NOT NULL,
     PRIMARY KEY (log_id, first_seq)
 );
@@ -243,7 +244,7 @@ pub fn retired_leaves<C: GenericClient>(
 
 pub fn expiries<C: GenericClient>(c: &mut C, log_id: i32) -> Result<Vec<Expiry>> {
     c.query(
-        "SELECT first_seq, end_seq, retention_seq, expired_at FROM aitrail.expiries WHERE log_id = $1 ORDER BY first_seq",
+        "SELECT first_seq, end_seq, retention_seq, record, expired_at FROM aitrail.expiries WHERE log_id = $1 ORDER BY first_seq",
         &[&log_id],
     )?
     .iter()
@@ -252,7 +253,8 @@ pub fn expiries<C: GenericClient>(c: &mut C, log_id: i32) -> Result<Vec<Expiry>>
             first_seq: r.try_get::<_, i64>(0)? as u64,
             end_seq: r.try_get::<_, i64>(1)? as u64,
             retention_seq: r.try_get::<_, i64>(2)? as u64,
-            expired_at: r.try_get::<_, Micros>(3)?.0,
+            record: r.try_get(3)?,
+            expired_at: r.try_get::<_, Micros>(4)?.0,
         })
     })
     .collect()
@@ -260,12 +262,13 @@ pub fn expiries<C: GenericClient>(c: &mut C, log_id: i32) -> Result<Vec<Expiry>>
 
 pub fn add_expiry<C: GenericClient>(c: &mut C, log_id: i32, e: &Expiry) -> Result<()> {
     c.execute(
-        "INSERT INTO aitrail.expiries (log_id, first_seq, end_seq, retention_seq, expired_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO aitrail.expiries (log_id, first_seq, end_seq, retention_seq, record, expired_at) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             &log_id,
             &seq_param(e.first_seq)?,
             &seq_param(e.end_seq)?,
             &seq_param(e.retention_seq)?,
+            &e.record,
             &Micros(e.expired_at),
         ],
     )?;

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS expiries (
     first_seq     INTEGER NOT NULL,
     end_seq       INTEGER NOT NULL,
     retention_seq INTEGER NOT NULL,
+    record        BLOB NOT NULL,     -- entry bytes of the audit.retention event
     expired_at    INTEGER NOT NULL,
     PRIMARY KEY (log_id, first_seq)
 ) WITHOUT ROWID;
@@ -195,14 +196,15 @@ pub fn last_retired(conn: &Connection, log_id: i64) -> Result<Option<Retired>> {
 
 pub fn expiries(conn: &Connection, log_id: i64) -> Result<Vec<Expiry>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT first_seq, end_seq, retention_seq, expired_at FROM expiries WHERE log_id = ?1 ORDER BY first_seq",
+        "SELECT first_seq, end_seq, retention_seq, record, expired_at FROM expiries WHERE log_id = ?1 ORDER BY first_seq",
     )?;
     let rows = stmt.query_map([log_id], |r| {
         Ok(Expiry {
             first_seq: r.get::<_, i64>(0)? as u64,
             end_seq: r.get::<_, i64>(1)? as u64,
             retention_seq: r.get::<_, i64>(2)? as u64,
-            expired_at: r.get(3)?,
+            record: any_bytes(r, 3)?.into_owned(),
+            expired_at: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -210,12 +212,13 @@ pub fn expiries(conn: &Connection, log_id: i64) -> Result<Vec<Expiry>> {
 
 pub fn add_expiry(conn: &Connection, log_id: i64, e: &Expiry) -> Result<()> {
     conn.execute(
-        "INSERT INTO expiries (log_id, first_seq, end_seq, retention_seq, expired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO expiries (log_id, first_seq, end_seq, retention_seq, record, expired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             log_id,
             e.first_seq as i64,
             e.end_seq as i64,
             e.retention_seq as i64,
+            e.record,
             e.expired_at
         ],
     )?;
