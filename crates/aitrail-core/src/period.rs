@@ -61,15 +61,6 @@ impl Period {
             }
         }
     }
-
-    /// A rough length in days, for comparing periods (a year counts 366 days, so that the
-    /// longer of two periods is never taken for the shorter).
-    pub fn approx_days(self) -> u64 {
-        match self {
-            Period::Days(n) => n.into(),
-            Period::Years(n) => u64::from(n) * 366,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum StoreError {
     /// The group commit holding the request failed; nothing of it was written.
     #[error("commit failed, nothing was written: {0}")]
     Commit(String),
+    /// A retention step that could not be done; what was already written is named.
+    #[error("retention: {0}")]
+    Retention(String),
     /// A request the store refuses as it stands (a hold released twice, for example).
     #[error("{0}")]
     Refused(String),

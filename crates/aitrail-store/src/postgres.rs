@@ -277,6 +277,15 @@ fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Resul
                 recorded_at: row.try_get::<_, Micros>(1)?.0,
             });
         }
+        // The last entry left the hot store: its retired row is the head (even when an older
+        // day of this log is still in a partition another log keeps from being dropped).
+        if let Some(r) = retention::retired(c, log_id, seq as u64, seq as u64 + 1)?.pop() {
+            return Ok(Head {
+                size: r.seq + 1,
+                chain_hash: r.chain_hash,
+                recorded_at: r.recorded_at,
+            });
+        }
         // The key's day does not hold the row: read what the partitions hold.
         let stmt = prepared(c, cache, HEAD_ANY_DAY)?;
         return Ok(match c.query_opt(&stmt, &[&log_id])? {
@@ -285,15 +294,7 @@ fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Resul
                 chain_hash: to_hash(row.try_get(1)?),
                 recorded_at: row.try_get::<_, Micros>(2)?.0,
             },
-            // Every hot row was archived: the head is the last retired entry.
-            None => retention::retired(c, log_id, seq as u64, seq as u64 + 1)?
-                .pop()
-                .map(|r| Head {
-                    size: r.seq + 1,
-                    chain_hash: r.chain_hash,
-                    recorded_at: r.recorded_at,
-                })
-                .unwrap_or_default(),
+            None => Head::default(),
         });
     }
     Ok(Head::default())

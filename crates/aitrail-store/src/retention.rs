@@ -519,7 +519,22 @@ pub fn run(ctx: &Context<'_>, plan: &Plan, progress: &mut dyn FnMut(u64)) -> Res
     let mut report = RunReport::default();
     let mut n = 0;
     for m in &plan.moves {
-        let segment = archive_day(ctx, m)?;
+        // A day that cannot be archived stops this log's moves (retired seqs stay a prefix)
+        // but not its expiries, nor other logs.
+        let segment = match archive_day(ctx, m) {
+            Ok(s) => s,
+            Err(e) => {
+                report.skipped.push(Done {
+                    action: "failed",
+                    log: m.log.clone(),
+                    day: m.day.clone(),
+                    first_seq: m.first_seq,
+                    end_seq: m.end_seq,
+                    detail: e.to_string(),
+                });
+                break;
+            }
+        };
         report.done.push(Done {
             action: "archived",
             log: m.log.clone(),
@@ -536,17 +551,8 @@ pub fn run(ctx: &Context<'_>, plan: &Plan, progress: &mut dyn FnMut(u64)) -> Res
         n += 1;
         progress(n);
     }
-    let holds: Vec<Hold> = match plan.expiries.first() {
-        Some(d) => ctx
-            .store
-            .holds(&d.log)?
-            .into_iter()
-            .filter(|h| h.released.is_none())
-            .collect(),
-        None => Vec::new(),
-    };
     for due in &plan.expiries {
-        let outcome = expire(ctx, due, &holds)?;
+        let outcome = expire(ctx, due)?;
         let done = Done {
             action: outcome.0,
             log: due.log.clone(),
@@ -564,6 +570,14 @@ pub fn run(ctx: &Context<'_>, plan: &Plan, progress: &mut dyn FnMut(u64)) -> Res
         progress(n);
     }
     for (log, seg) in &plan.pending_deletes {
+        // A hold placed since the expiry was recorded still keeps the object.
+        let held = match open_segment(ctx.store, ctx.archive, log, seg)? {
+            Ok(Some(opened)) => !covering_holds(ctx.store, log, &opened.entries)?.is_empty(),
+            _ => false,
+        };
+        if held {
+            continue;
+        }
         if let Ok(Deleted::Yes) = ctx.archive.delete(&seg.key) {
             report.done.push(Done {
                 action: "deleted",
@@ -582,8 +596,8 @@ pub fn run(ctx: &Context<'_>, plan: &Plan, progress: &mut dyn FnMut(u64)) -> Res
 fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
     let (store, log) = (ctx.store, m.log.as_str());
     let failed = |detail: String| {
-        StoreError::Commit(format!(
-            "archiving {log} {} (seqs {} to {}): {detail}",
+        StoreError::Retention(format!(
+            "archiving {log} {} (seqs {} to {}): {detail}; the hot rows were kept",
             m.day,
             m.first_seq,
             m.end_seq - 1
@@ -603,7 +617,7 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
     let mut rows = Vec::with_capacity((m.end_seq - m.first_seq) as usize);
     let mut entries: Vec<Vec<u8>> = Vec::with_capacity(rows.capacity());
     let mut tree = Frontier::new();
-    let mut keep = Period::Days(1);
+    let mut keeps: Vec<Period> = Vec::new();
     let mut bad = None;
     store.scan(log, m.first_seq, &mut |e| {
         if e.seq >= m.end_seq {
@@ -622,8 +636,8 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
         }
         let t = entry_type(&e.entry);
         let k = ctx.policy.keep_of(&t);
-        if k.approx_days() > keep.approx_days() {
-            keep = k;
+        if !keeps.contains(&k) {
+            keeps.push(k);
         }
         prev = chain;
         tree.push(leaf, |_, _, _| {});
@@ -648,10 +662,13 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
         i128::from(day_start(rows[0].recorded_at) + DAY_MICROS) * 1000,
     )
     .map_err(|e| failed(e.to_string()))?;
-    let expires_at = keep
-        .after(day_end)
-        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
-        .ok_or_else(|| failed(format!("retention {keep} is out of range")))?;
+    let mut expires_at = 0;
+    for keep in keeps {
+        let until = keep
+            .after(day_end)
+            .ok_or_else(|| failed(format!("retention {keep} is out of range")))?;
+        expires_at = expires_at.max((until.unix_timestamp_nanos() / 1000) as i64);
+    }
     let checkpoint = match store
         .checkpoints(log)?
         .into_iter()
@@ -734,7 +751,30 @@ fn entry_type(entry: &[u8]) -> String {
 }
 
 /// Expires one segment unless a hold covers it: (`expired`|`held`|`missing`|`changed`|`locked`, detail).
-fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str, String)> {
+/// Ids of the active holds covering any of `entries`, read fresh (a hold placed a moment ago
+/// counts).
+fn covering_holds(store: &dyn Store, log: &str, entries: &[StoredEntry]) -> Result<Vec<String>> {
+    let holds: Vec<Hold> = store
+        .holds(log)?
+        .into_iter()
+        .filter(|h| h.released.is_none())
+        .collect();
+    let mut covering: Vec<String> = Vec::new();
+    if holds.is_empty() {
+        return Ok(covering);
+    }
+    for e in entries {
+        let record = Record::parse(&e.entry)?;
+        for h in &holds {
+            if h.scope.covers(&record) && !covering.contains(&h.id) {
+                covering.push(h.id.clone());
+            }
+        }
+    }
+    Ok(covering)
+}
+
+fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
     let store = ctx.store;
     let Some(seg) = store
         .segments(&due.log)?
@@ -757,15 +797,7 @@ fn expire(ctx: &Context<'_>, due: &Due, holds: &[Hold]) -> Result<(&'static str,
         }
         Err(e) => return Ok(("changed", format!("{e}; not expired"))),
     };
-    let mut covering: Vec<&str> = Vec::new();
-    for e in &opened.entries {
-        let record = Record::parse(&e.entry)?;
-        for h in holds {
-            if h.scope.covers(&record) && !covering.contains(&h.id.as_str()) {
-                covering.push(&h.id);
-            }
-        }
-    }
+    let covering = covering_holds(store, &due.log, &opened.entries)?;
     if !covering.is_empty() {
         return Ok((
             "held",

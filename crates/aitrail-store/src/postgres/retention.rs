@@ -80,22 +80,30 @@ END
 $do$;
 
 -- Detaches and drops the partition of `day` when every row in it is retired (same log,
--- seq and leaf hash in aitrail.retired); returns whether it did. SECURITY DEFINER: the
--- application role may call it without any right to drop tables. A day still holding a row
--- that is not retired (another log not archived yet) is left alone.
+-- seq and leaf hash in aitrail.retired) and inside a recorded segment; returns whether it
+-- did. SECURITY DEFINER: the application role may call it without any right to drop tables.
+-- A day still holding a row that is not retired (another log not archived yet) is left
+-- alone, and a day less than two days old is refused: whatever the role writes into the
+-- bookkeeping tables, it cannot drop today's or yesterday's entries.
 CREATE FUNCTION aitrail.drop_retired_day(day date) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     part text := 'entries_' || to_char(day, 'YYYYMMDD');
     hot  boolean;
 BEGIN
+    IF day IS NULL OR day > (now() AT TIME ZONE 'UTC')::date - 2 THEN
+        RAISE EXCEPTION 'aitrail.drop_retired_day(%): only days at least two days old are dropped', day;
+    END IF;
     IF to_regclass(format('aitrail.%I', part)) IS NULL THEN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('aitrail partitions', 0));
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM aitrail.%I p WHERE NOT EXISTS (
                         SELECT 1 FROM aitrail.retired r
-                        WHERE r.log_id = p.log_id AND r.seq = p.seq AND r.leaf_hash = p.leaf_hash))',
+                        WHERE r.log_id = p.log_id AND r.seq = p.seq AND r.leaf_hash = p.leaf_hash)
+                    OR NOT EXISTS (
+                        SELECT 1 FROM aitrail.segments s
+                        WHERE s.log_id = p.log_id AND p.seq >= s.first_seq AND p.seq < s.end_seq))',
                    part) INTO hot;
     IF hot THEN
         RETURN false;
@@ -151,10 +159,19 @@ pub fn retire<C: GenericClient>(
             &[&log_id, &seqs, &ids, &at, &leaves, &chains],
         )?;
     }
-    c.execute(
-        "SELECT aitrail.drop_retired_day(date '1970-01-01' + $1::int4)",
-        &[&(day_start as i32)],
-    )?;
+    // The function refuses days less than two days old (a hot window shorter than that
+    // leaves the rows in their partition; reads skip them by seq).
+    let today = crate::postgres::day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64),
+    );
+    if day_start <= today - 2 {
+        c.execute(
+            "SELECT aitrail.drop_retired_day(date '1970-01-01' + $1::int4)",
+            &[&(day_start as i32)],
+        )?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! `aitrail_store::retention`). A dry run lists what a run would do and changes nothing.
 //!
 //! Exit 0 when everything due was done (held segments are kept, as they should be); 1 when a
-//! segment was missing from the archive or altered, so it could not be expired.
+//! day could not be archived (its hot rows are kept; the other logs go on) or a segment was
+//! missing from the archive or altered, so it could not be expired.
 
 use super::{now_micros, Ctx};
 use crate::args::RetentionRunArgs;
@@ -45,7 +46,7 @@ pub fn run(ctx: &Ctx, args: &RetentionRunArgs) -> Result<ExitCode> {
         o.report.as_ref().is_some_and(|r| {
             r.skipped
                 .iter()
-                .any(|s| s.action == "missing" || s.action == "changed")
+                .any(|s| matches!(s.action, "missing" | "changed" | "failed"))
         })
     });
     if args.json {
