@@ -106,7 +106,7 @@ impl Archive for DirArchive {
     /// lock).
     fn put(&self, key: &str, bytes: &[u8], _retain_until: time::OffsetDateTime) -> Result<String> {
         let path = self.path(key)?;
-        write_once(&path, bytes)?;
+        write_once(&path, bytes, crate::dir::PRIVATE)?;
         Ok(path.display().to_string())
     }
 

@@ -52,7 +52,7 @@ impl Anchor for DirAnchor {
     fn put(&self, log: &str, note: &str) -> Result<Receipt> {
         self.check_root()?;
         let path = self.root.join(object_name(log, note)?);
-        let created = write_once(&path, note.as_bytes())?;
+        let created = write_once(&path, note.as_bytes(), PUBLIC)?;
         Ok(Receipt {
             location: path.display().to_string(),
             created,
@@ -81,9 +81,15 @@ impl Anchor for DirAnchor {
     }
 }
 
-/// Writes `bytes` to `path` unless it exists. Returns true when written, false when the file
-/// already holds exactly these bytes, and `Conflict` when it holds anything else.
-pub(crate) fn write_once(path: &Path, bytes: &[u8]) -> Result<bool> {
+/// File mode of what anchors keep: read-only, readable by all (checkpoints are public).
+pub(crate) const PUBLIC: u32 = 0o444;
+/// File mode of archive segments: read-only, the owner's alone (they hold the trail's content).
+pub(crate) const PRIVATE: u32 = 0o400;
+
+/// Writes `bytes` to `path` unless it exists, created with `mode`. Returns true when
+/// written, false when the file already holds exactly these bytes, and `Conflict` when it
+/// holds anything else.
+pub(crate) fn write_once(path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
     let parent = path
         .parent()
         .ok_or_else(|| AnchorError::Config(format!("{} has no parent", path.display())))?;
@@ -109,7 +115,7 @@ pub(crate) fn write_once(path: &Path, bytes: &[u8]) -> Result<bool> {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o444);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
         let mut f = opts.open(&tmp).map_err(io("creating", &tmp))?;
         f.write_all(bytes).map_err(io("writing", &tmp))?;
         f.sync_all().map_err(io("syncing", &tmp))?;
@@ -186,10 +192,10 @@ mod tests {
     fn write_once_never_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b.note");
-        assert!(write_once(&path, b"one").unwrap());
-        assert!(!write_once(&path, b"one").unwrap());
+        assert!(write_once(&path, b"one", PUBLIC).unwrap());
+        assert!(!write_once(&path, b"one", PUBLIC).unwrap());
         assert!(matches!(
-            write_once(&path, b"two"),
+            write_once(&path, b"two", PUBLIC),
             Err(AnchorError::Conflict { .. })
         ));
         assert_eq!(std::fs::read(&path).unwrap(), b"one");

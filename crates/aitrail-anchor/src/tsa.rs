@@ -107,7 +107,7 @@ impl Anchor for TsaAnchor {
     fn put(&self, log: &str, note: &str) -> Result<Receipt> {
         let note_path = self.tokens.join(object_name(log, note)?);
         let token_path = note_path.with_extension("tst");
-        let note_created = write_once(&note_path, note.as_bytes())?;
+        let note_created = write_once(&note_path, note.as_bytes(), crate::dir::PUBLIC)?;
         if !note_created {
             // Stamped before? Then the kept token must still verify.
             if let Ok(token) = std::fs::read(&token_path) {
@@ -120,7 +120,7 @@ impl Anchor for TsaAnchor {
             }
         }
         let (token, verified) = self.stamp(note.as_bytes())?;
-        write_once(&token_path, &token)?;
+        write_once(&token_path, &token, crate::dir::PUBLIC)?;
         Ok(Receipt {
             location: token_path.display().to_string(),
             created: true,

@@ -32,10 +32,12 @@ use aitrail_core::merkle::{leaf_hash, Frontier, Hash};
 use aitrail_core::period::Period;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
 const DAY_MICROS: i64 = 86_400_000_000;
+/// Days after an expiry during which a refused delete of its object is retried.
+const PENDING_DELETE_DAYS: i64 = 30;
 
 /// An archive segment as the store records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -423,12 +425,19 @@ fn day_name(micros: i64) -> String {
 /// yet (oldest first), and archived segments past their expiry.
 pub fn plan(store: &dyn Store, log: &str, policy: &Policy, now: i64) -> Result<Plan> {
     let segments = store.segments(log)?;
-    let expired: std::collections::HashSet<u64> =
-        store.expiries(log)?.iter().map(|e| e.first_seq).collect();
+    let expired: HashMap<u64, i64> = store
+        .expiries(log)?
+        .iter()
+        .map(|e| (e.first_seq, e.expired_at))
+        .collect();
     let mut plan = Plan::default();
     for seg in &segments {
-        if expired.contains(&seg.first_seq) {
-            plan.pending_deletes.push((log.to_owned(), seg.clone()));
+        if let Some(at) = expired.get(&seg.first_seq) {
+            // A delete the lock refused is retried for a while (a lock outlives its expiry
+            // by a day at most), not for ever.
+            if *at > now - PENDING_DELETE_DAYS * DAY_MICROS {
+                plan.pending_deletes.push((log.to_owned(), seg.clone()));
+            }
         } else if seg.expires_at <= now {
             plan.expiries.push(Due {
                 log: log.to_owned(),

@@ -98,6 +98,10 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('aitrail partitions', 0));
+    -- DETACH takes an exclusive lock on aitrail.entries, queued behind long reads (a verify)
+    -- with appends queued behind it: give up after a few seconds instead; the retirement
+    -- rolls back and the next run does it again.
+    PERFORM set_config('lock_timeout', '5s', true);
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM aitrail.%I p WHERE NOT EXISTS (
                         SELECT 1 FROM aitrail.retired r
                         WHERE r.log_id = p.log_id AND r.seq = p.seq AND r.leaf_hash = p.leaf_hash)
