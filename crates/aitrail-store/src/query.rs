@@ -85,6 +85,9 @@ pub struct Query {
     pub after: Option<Cursor>,
     /// None: all matches (streamed).
     pub limit: Option<usize>,
+    /// Only entries with a seq at least this (set by `retention::WithArchive` so that hot rows
+    /// of an archived range, kept until their day's partition is dropped, are not read twice).
+    pub from_seq: Option<u64>,
 }
 
 /// A matching entry with its sort key.

@@ -1058,12 +1058,14 @@ impl Store for WithArchive<'_> {
             Ok(more)
         };
         let before = |a: (i64, u64), b: (i64, u64)| if desc { a > b } else { a < b };
-        self.store.query(log, q, &mut |row| {
-            // On PostgreSQL a retired day's partition can outlive its retirement briefly
-            // (another log of that day not archived yet): the archive's copy is the one given.
-            if row.entry.seq < end {
-                return Ok(true);
-            }
+        // On PostgreSQL a retired day's partition can outlive its retirement (another log of
+        // that day not archived yet, or a day under two days old): the archive's copy is the
+        // one given, so the hot query starts at `end`.
+        let hot = crate::query::Query {
+            from_seq: Some(end),
+            ..q.clone()
+        };
+        self.store.query(log, &hot, &mut |row| {
             let key = sort_key(q, &row);
             while archived.last().is_some_and(|a| before(sort_key(q, a), key)) {
                 let a = archived.pop().unwrap_or_else(|| unreachable!());

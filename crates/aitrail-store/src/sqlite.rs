@@ -198,10 +198,14 @@ impl SqliteStore {
         f: &mut dyn FnMut(QueryRow) -> Result<bool>,
     ) -> Result<()> {
         let tx = conn.transaction()?;
-        let ids = match q.filter.time {
+        let mut ids = match q.filter.time {
             TimeField::Recorded => recorded_ids(&tx, log_id, q.filter.from, q.filter.to)?,
             TimeField::Occurred => id_range(log_id, 0, None),
         };
+        if let Some(from) = q.from_seq {
+            ids.0 = ids.0.max(entry_id(log_id, from));
+            ids.1 = ids.1.max(ids.0);
+        }
         let (sql, params) = query_sql(log_id, ids, q);
         let mut stmt = tx.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;

@@ -482,6 +482,80 @@ fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
     seq.shutdown();
 }
 
+/// A day archived under two days old: PostgreSQL keeps its partition (only older days are
+/// dropped), so its rows are both hot and archived; reads through the archive give each once,
+/// pages stay full, and verify counts each once.
+fn a_recent_day_is_read_once(store: Arc<dyn Store>) {
+    let (clock, seq, signer) = setup(&store);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let day = 86_400_000_000i64;
+    let yesterday = (now.div_euclid(day) - 1) * day + 3_600_000_000;
+    clock.store(yesterday, Ordering::SeqCst);
+    let events = (0..4)
+        .map(|i| event(&format!("t-{i}"), "task.created", "2026-01-01T00:00:00Z"))
+        .collect();
+    seq.append(LOG, events).unwrap();
+    clock.store(now, Ordering::SeqCst);
+    seq.append(
+        LOG,
+        vec![event("t-today", "task.created", "2026-01-02T00:00:00Z")],
+    )
+    .unwrap();
+    let archive = MemoryArchive::default();
+    let policy = Policy {
+        hot_days: 0,
+        ..Policy::default()
+    };
+    let ctx = Context {
+        store: store.as_ref(),
+        sequencer: &seq,
+        archive: &archive,
+        signer: &signer,
+        policy: &policy,
+        now,
+    };
+    let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
+    assert_eq!(plan.moves.len(), 1);
+    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
+    let with = WithArchive {
+        store: store.as_ref(),
+        archive: &archive,
+    };
+    let page = Query {
+        limit: Some(3),
+        ..Query::default()
+    };
+    let (rows, next) = search(&with, LOG, &page).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let after = Query {
+        after: aitrail_store::query::Cursor::decode(&next.unwrap()),
+        limit: Some(3),
+        ..Query::default()
+    };
+    let (rows, _) = search(&with, LOG, &after).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    let r = verify_archived(
+        store.as_ref(),
+        LOG,
+        Some(&signer.verifier()),
+        Some(&archive),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(r.ok, "{:?}", r.problems);
+    assert_eq!(r.entries, store.head(LOG).unwrap().size);
+    seq.shutdown();
+}
+
 mod sqlite {
     use aitrail_store::sqlite::SqliteStore;
     use std::sync::Arc;
@@ -502,6 +576,12 @@ mod sqlite {
     fn the_head_survives_archiving_everything() {
         let (_dir, store) = open();
         super::the_head_survives_archiving_everything(store);
+    }
+
+    #[test]
+    fn a_recent_day_is_read_once() {
+        let (_dir, store) = open();
+        super::a_recent_day_is_read_once(store);
     }
 
     #[test]
@@ -561,6 +641,14 @@ mod postgres {
                 .get(0);
             assert_eq!(exists, !gone, "{part}");
         }
+    }
+
+    #[test]
+    fn a_recent_day_is_read_once() {
+        let Some((_db, store)) = pg::store() else {
+            return;
+        };
+        super::a_recent_day_is_read_once(store);
     }
 
     #[test]

@@ -209,6 +209,7 @@ pub async fn list(
         order,
         after,
         limit: Some(limit),
+        from_seq: None,
     };
     let log = who.log().to_owned();
     let page = blocking(move || {

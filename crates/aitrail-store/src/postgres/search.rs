@@ -19,6 +19,9 @@ pub(crate) fn query_sql(log_id: i32, q: &Query) -> Result<(String, Vec<Param>)> 
         params.push(p);
         sql.push_str(&clause.replace("$?", &format!("${}", params.len())));
     };
+    if let Some(from) = q.from_seq {
+        push(&mut sql, " AND seq >= $?", Box::new(seq_param(from)?));
+    }
     let f = &q.filter;
     for (col, value) in [
         ("task_id", &f.task_id),
@@ -100,6 +103,7 @@ mod tests {
             order: Order::Desc,
             after: Some(Cursor { at: 5, seq: 7 }),
             limit: Some(10),
+            from_seq: None,
         };
         let (sql, params) = query_sql(3, &q).unwrap();
         assert_eq!(

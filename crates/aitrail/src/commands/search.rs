@@ -24,6 +24,7 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<()> {
         order: if args.desc { Order::Desc } else { Order::Asc },
         after,
         limit: Some(args.limit.max(1)),
+        from_seq: None,
     };
     let archive = ctx.archive(args.include_archive)?;
     let with = archive.as_deref().map(|archive| WithArchive {
