@@ -393,6 +393,9 @@ pub struct Due {
     pub end_seq: u64,
     pub key: String,
     pub expires_at: String,
+    /// The segment as recorded (the run needs it; the plan lists the fields above).
+    #[serde(skip)]
+    segment: Segment,
 }
 
 /// What a run would do (a dry run stops here).
@@ -446,6 +449,7 @@ pub fn plan(store: &dyn Store, log: &str, policy: &Policy, now: i64) -> Result<P
                 end_seq: seg.end_seq,
                 key: seg.key.clone(),
                 expires_at: format_time(seg.expires_at),
+                segment: seg.clone(),
             });
         }
     }
@@ -785,14 +789,8 @@ fn covering_holds(store: &dyn Store, log: &str, entries: &[StoredEntry]) -> Resu
 
 fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
     let store = ctx.store;
-    let Some(seg) = store
-        .segments(&due.log)?
-        .into_iter()
-        .find(|s| s.first_seq == due.first_seq)
-    else {
-        return Err(StoreError::NotFound(format!("segment {}", due.key)));
-    };
-    let opened = match open_segment(store, ctx.archive, &due.log, &seg)? {
+    let seg = &due.segment;
+    let opened = match open_segment(store, ctx.archive, &due.log, seg)? {
         Ok(Some(o)) => o,
         Ok(None) => {
             return Ok((
@@ -816,7 +814,7 @@ fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
             ),
         ));
     }
-    let receipt = record(ctx, &due.log, "expired", &seg)?;
+    let receipt = record(ctx, &due.log, "expired", seg)?;
     let recorded = store.entry(&due.log, receipt.seq)?.ok_or_else(|| {
         StoreError::NotFound(format!("the audit.retention event at seq {}", receipt.seq))
     })?;
