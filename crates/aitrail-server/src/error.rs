@@ -82,8 +82,7 @@ impl From<aitrail_store::StoreError> for ApiError {
             aitrail_store::StoreError::NotFound(what) => {
                 ApiError::not_found(format!("not found: {what}"))
             }
-            e @ (aitrail_store::StoreError::Archived { .. }
-            | aitrail_store::StoreError::Refused(_)) => {
+            e @ aitrail_store::StoreError::Refused(_) => {
                 ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string())
             }
             other => ApiError::internal(other),

@@ -37,10 +37,6 @@ pub enum StoreError {
     /// A request the store refuses as it stands (a hold released twice, for example).
     #[error("{0}")]
     Refused(String),
-    /// An event id of an entry that has left the hot store for the archive: the trail holds
-    /// it already, and its content cannot be compared without reading the archive.
-    #[error("event {id} is already in the trail (seq {seq}, archived); it was not recorded again")]
-    Archived { id: String, seq: u64 },
     /// The sequencer thread is gone (the process is shutting down).
     #[error("the sequencer for log {0:?} has stopped")]
     SequencerStopped(String),

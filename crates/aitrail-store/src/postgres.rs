@@ -721,22 +721,16 @@ impl AppendTx for PgTx<'_, '_> {
 
     fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>> {
         self.flush()?;
-        let found = entries_by_ids(self.tx, self.cache, self.log_id, ids)?;
-        if found.len() < ids.len() {
-            // An id whose entry left the hot store is still taken (entry_keys keeps it).
-            for id in ids
-                .iter()
-                .filter(|id| !found.iter().any(|e| &e.event_id == *id))
-            {
-                if let Some(r) = retention::retired_event(self.tx, self.log_id, id)? {
-                    return Err(StoreError::Archived {
-                        id: id.clone(),
-                        seq: r.seq,
-                    });
-                }
-            }
+        entries_by_ids(self.tx, self.cache, self.log_id, ids)
+    }
+
+    fn find_retired(&mut self, ids: &[String]) -> Result<Vec<crate::retention::Retired>> {
+        self.flush()?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(retention::retired_event(self.tx, self.log_id, id)?);
         }
-        Ok(found)
+        Ok(out)
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {

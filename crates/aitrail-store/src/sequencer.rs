@@ -3,7 +3,9 @@
 //! in one transaction and acknowledges each caller only after that transaction committed.
 //!
 //! A repeated event id with the same content is answered with the original receipt and
-//! writes nothing; with different content the whole request is refused (and only it).
+//! writes nothing; with different content the whole request is refused (and only it). An
+//! id whose entry has left the hot store for the archive is no exception: the same event at
+//! the original seq and time must hash to the leaf recorded for it.
 //!
 //! Ids are not looked up on the common path: a group commit is first tried optimistically,
 //! with only the ids inside the group compared. The store's unique index on (log, event id)
@@ -179,20 +181,7 @@ fn run(store: Arc<dyn Store>, log: String, rx: Receiver<Job>, clock: Clock) {
             cache = None;
             let msg = e.to_string();
             for job in jobs {
-                let err = match &e {
-                    // An archived id: the request that sent it is told so (the whole group
-                    // was rolled back; the others are told nothing was written).
-                    StoreError::Archived { id, seq }
-                        if job.events.iter().any(|ev| ev.id.to_string() == *id) =>
-                    {
-                        StoreError::Archived {
-                            id: id.clone(),
-                            seq: *seq,
-                        }
-                    }
-                    _ => StoreError::Commit(msg.clone()),
-                };
-                let _ = job.reply.send(Err(err));
+                let _ = job.reply.send(Err(StoreError::Commit(msg.clone())));
             }
             continue;
         }
@@ -267,13 +256,36 @@ struct Plan<'a> {
     jobs: &'a [Job],
     /// Ids already stored (when looked up) or appended earlier in this group (only those
     /// that occur again in it), with their receipts and canonical event bytes.
-    known: HashMap<uuid::Uuid, (Receipt, Cow<'a, [u8]>)>,
+    known: HashMap<uuid::Uuid, (Receipt, Recorded<'a>)>,
     repeated: HashSet<uuid::Uuid>,
     recorded_at: i64,
     recorded_text: String,
     seq: u64,
     chain: Hash,
     frontier: Frontier,
+}
+
+/// What a known id was recorded with, to tell a repeat (the original receipt) from a
+/// conflict (other content under the same id).
+enum Recorded<'a> {
+    /// The canonical event bytes: an entry in the hot store, or earlier in the group.
+    Event(Cow<'a, [u8]>),
+    /// An entry that left the hot store for the archive: its receipt's leaf hash. The same
+    /// event at the receipt's seq and time hashes to it (its bytes may even have expired).
+    Leaf,
+}
+
+impl Recorded<'_> {
+    /// Whether `canonical` is the event recorded under `receipt`.
+    fn is(&self, log: &str, receipt: &Receipt, canonical: &[u8]) -> bool {
+        match self {
+            Recorded::Event(c) => c.as_ref() == canonical,
+            Recorded::Leaf => {
+                let entry = entry_bytes(receipt.seq, log, &receipt.recorded_at, canonical);
+                leaf_hash(&entry) == receipt.leaf_hash
+            }
+        }
+    }
 }
 
 /// Each job's outcome (None never happens for a job that was looked at) and the frontier
@@ -305,7 +317,27 @@ fn group_commit(
             .collect();
         for stored in tx.find_events(&ids)? {
             let (receipt, canonical) = receipt_of(&stored)?;
-            known.insert(receipt.id, (receipt, Cow::Owned(canonical)));
+            known.insert(
+                receipt.id,
+                (receipt, Recorded::Event(Cow::Owned(canonical))),
+            );
+        }
+        let archived: Vec<String> = ids
+            .into_iter()
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok_and(|id| !known.contains_key(&id)))
+            .collect();
+        if !archived.is_empty() {
+            for r in tx.find_retired(&archived)? {
+                let receipt = Receipt {
+                    id: uuid::Uuid::parse_str(&r.event_id).map_err(|e| {
+                        StoreError::Corrupt(format!("event id {}: {e}", r.event_id))
+                    })?,
+                    seq: r.seq,
+                    leaf_hash: r.leaf_hash,
+                    recorded_at: format_time(r.recorded_at),
+                };
+                known.insert(receipt.id, (receipt, Recorded::Leaf));
+            }
         }
     }
     // One timestamp per group commit, never earlier than the last one recorded.
@@ -378,7 +410,7 @@ fn build(
                 continue;
             }
             let same = match (known.get(&ev.id), in_job.get(&ev.id)) {
-                (Some((_, c)), _) => c.as_ref() == ev.canonical.as_slice(),
+                (Some((receipt, recorded)), _) => recorded.is(log, receipt, &ev.canonical),
                 (None, Some(c)) => *c == ev.canonical.as_slice(),
                 (None, None) => true,
             };
@@ -416,7 +448,13 @@ fn build(
                 recorded_at: recorded_text.clone(),
             };
             if repeated.contains(&ev.id) {
-                known.insert(ev.id, (receipt.clone(), Cow::Borrowed(&ev.canonical)));
+                known.insert(
+                    ev.id,
+                    (
+                        receipt.clone(),
+                        Recorded::Event(Cow::Borrowed(&ev.canonical)),
+                    ),
+                );
             }
             outcomes.push(Outcome::Appended(receipt));
             entries.push(NewEntry {

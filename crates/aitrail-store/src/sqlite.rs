@@ -529,12 +529,15 @@ impl AppendTx for SqliteTx<'_> {
                 .optional()?
             {
                 out.push(e);
-            } else if let Some(r) = retention::retired_event(self.conn, self.log_id, id)? {
-                return Err(StoreError::Archived {
-                    id: id.clone(),
-                    seq: r.seq,
-                });
             }
+        }
+        Ok(out)
+    }
+
+    fn find_retired(&mut self, ids: &[String]) -> Result<Vec<crate::retention::Retired>> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(retention::retired_event(self.conn, self.log_id, id)?);
         }
         Ok(out)
     }

@@ -85,6 +85,9 @@ pub trait AppendTx: NodeRows {
     fn head(&mut self) -> Result<Head>;
     /// Stored entries with these event ids.
     fn find_events(&mut self, ids: &[String]) -> Result<Vec<StoredEntry>>;
+    /// Entries with these event ids that left the hot store for the archive (`retention`):
+    /// their ids stay taken, and their recorded hashes stand for them.
+    fn find_retired(&mut self, ids: &[String]) -> Result<Vec<crate::retention::Retired>>;
     /// Writes entries and nodes. May be called several times in one transaction, entries in
     /// seq order. An event id the log already holds must fail with
     /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).

@@ -18,7 +18,7 @@ use aitrail_store::query::{Filter, Query};
 use aitrail_store::retention::{
     self, ArchiveStore, Context, Deleted, Hold, HoldScope, Policy, WithArchive,
 };
-use aitrail_store::sequencer::Sequencer;
+use aitrail_store::sequencer::{Outcome, Sequencer};
 use aitrail_store::store::Store;
 use aitrail_store::verify::{verify_archived, ProblemKind};
 use aitrail_store::StoreError;
@@ -245,16 +245,31 @@ fn hot_cold_hold_expiry_and_verify(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
 
-    // An archived event id sent again is not recorded twice.
-    let again = Event::from_value(
-        json!({"id": id, "type": "task.created", "task_id": "held-task", "occurred_at": "2019-03-01T09:30:00Z"}),
-        Origin::Client,
-    )
-    .unwrap();
-    let err = seq
-        .append(LOG, vec![PreparedEvent::new(again, b"k").unwrap()])
-        .unwrap_err();
-    assert!(err.to_string().contains("archived"), "{err}");
+    // An archived event id sent again is not recorded twice: the same event gets its
+    // original receipt (its bytes are compared through the recorded leaf hash), other
+    // content under the id is a conflict.
+    let resend = |v: serde_json::Value| {
+        PreparedEvent::new(Event::from_value(v, Origin::Client).unwrap(), b"k").unwrap()
+    };
+    let same = resend(
+        json!({"id": id, "type": "review.decision", "task_id": "held-task",
+        "occurred_at": "2019-03-01T09:30:00Z", "actor": {"kind": "human", "id": "rev-1"},
+        "review": {"decision": "approve"}}),
+    );
+    let out = seq.append(LOG, vec![same]).unwrap();
+    let [Outcome::Duplicate(receipt)] = &out[..] else {
+        panic!("not the original receipt: {out:?}");
+    };
+    assert_eq!((receipt.seq, receipt.leaf_hash), (1, rows[1].entry.leaf()));
+    let other = resend(
+        json!({"id": id, "type": "task.created", "task_id": "held-task",
+        "occurred_at": "2019-03-01T09:30:00Z"}),
+    );
+    let err = seq.append(LOG, vec![other]).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { index: 0, .. }),
+        "{err}"
+    );
     assert_eq!(
         store.head(LOG).unwrap().size,
         6 + 2,
