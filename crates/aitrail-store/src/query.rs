@@ -55,6 +55,30 @@ pub struct Filter {
     pub time: TimeField,
 }
 
+impl Filter {
+    /// The filter in the terms the store indexes under a tenant's PII policy: a field the
+    /// policy lists in `pii_fields` (`actor.id`, say) is stored as `ref:<keyed reference>`,
+    /// so the raw value asked for becomes that reference too (a value given as `ref:...`
+    /// already is kept). The access record of the search then holds no raw value either.
+    pub fn under_policy(mut self, policy: &aitrail_core::pii::Policy, key: &[u8]) -> Filter {
+        let fields = [
+            ("actor.id", &mut self.actor_id),
+            ("model.name", &mut self.model_name),
+            ("model.version", &mut self.model_version),
+            ("prompt.version", &mut self.prompt_version),
+            ("review.decision", &mut self.decision),
+        ];
+        for (path, value) in fields {
+            if let Some(v) = value.as_mut() {
+                if policy.fields.iter().any(|f| f == path) && !v.starts_with("ref:") {
+                    *v = format!("ref:{}", aitrail_core::pii::subject_ref(key, v));
+                }
+            }
+        }
+        self
+    }
+}
+
 /// Where a page ends: the sort key of its last row. Opaque to clients as `at.seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
@@ -116,6 +140,33 @@ impl QueryRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referenced_fields_are_searched_by_their_reference() {
+        let policy = aitrail_core::pii::Policy {
+            fields: vec!["actor.id".into()],
+            ..aitrail_core::pii::Policy::default()
+        };
+        let reference = format!("ref:{}", aitrail_core::pii::subject_ref(b"k", "rev-1"));
+        let f = Filter {
+            actor_id: Some("rev-1".into()),
+            model_name: Some("m".into()),
+            ..Filter::default()
+        }
+        .under_policy(&policy, b"k");
+        assert_eq!(f.actor_id.as_deref(), Some(reference.as_str()));
+        assert_eq!(f.model_name.as_deref(), Some("m"), "not a PII field");
+        let again = f.clone().under_policy(&policy, b"k");
+        assert_eq!(again, f, "a reference is kept as it is");
+        let plain = Filter {
+            actor_id: Some("rev-1".into()),
+            ..Filter::default()
+        };
+        let unchanged = plain
+            .clone()
+            .under_policy(&aitrail_core::pii::Policy::default(), b"k");
+        assert_eq!(unchanged, plain);
+    }
 
     #[test]
     fn cursor_round_trip() {

@@ -154,10 +154,11 @@ fn tenant_policy_from_the_config_file() {
     let t = Trail::new();
     let path = t.data().join("aitrail.toml");
     let mut cfg = std::fs::read_to_string(&path).unwrap();
-    cfg += "\n[tenants.default]\npii_fields = [\"attributes.customer_email\"]\nencrypt = false\n\n[tenants.default.text]\nemail = \"redact\"\nip = \"keep\"\n";
+    cfg += "\n[tenants.default]\npii_fields = [\"attributes.customer_email\", \"actor.id\"]\nencrypt = false\n\n[tenants.default.text]\nemail = \"redact\"\nip = \"keep\"\n";
     std::fs::write(&path, &cfg).unwrap();
     let ev = json!({"type": "ai.inference", "task_id": "t1", "occurred_at": "2026-03-01T12:00:00Z",
         "subject": {"id": "S-1"}, "model": {"name": "m"},
+        "actor": {"kind": "human", "id": "rev-amara"},
         "output": {"text": "mail a.b@example.com from 10.0.0.1"},
         "attributes": {"customer_email": "a.b@example.com"}});
     let out = t.run_stdin(&["ingest", "-"], &format!("{ev}\n"));
@@ -176,6 +177,19 @@ fn tenant_policy_from_the_config_file() {
         .as_str()
         .unwrap()
         .starts_with("ref:"));
+    // The actor id is stored as its reference; a search by the raw id still finds it, and
+    // the search's access record holds the reference, not the raw id.
+    let actor = event["actor"]["id"].as_str().unwrap().to_owned();
+    assert!(actor.starts_with("ref:"), "{actor}");
+    assert_eq!(search(&t, &["--actor", "rev-amara"]).len(), 1);
+    assert_eq!(search(&t, &["--actor", &actor]).len(), 1);
+    assert!(search(&t, &["--actor", "rev-other"]).is_empty());
+    let accessed = search(&t, &["--type", "audit.accessed"]);
+    let records = serde_json::to_string(&accessed).unwrap();
+    assert!(
+        records.contains(&actor) && !records.contains("rev-amara"),
+        "{records}"
+    );
 
     std::fs::write(&path, cfg + "[tenants.other.text]\nphone = \"hide\"\n").unwrap();
     let out = t.run_stdin(&["search"], "");

@@ -47,7 +47,11 @@ pub struct SearchForm {
 
 impl SearchForm {
     /// The store filter, through the API's own parameter parsing.
-    fn filter(&self, subject_key: &[u8]) -> Result<Filter, PanelError> {
+    fn filter(
+        &self,
+        policy: &aitrail_core::pii::Policy,
+        subject_key: &[u8],
+    ) -> Result<Filter, PanelError> {
         let from = given(&self.from)
             .map(|d| day_start("from", &d, false))
             .transpose()?;
@@ -65,7 +69,7 @@ impl SearchForm {
             to,
             ..FilterParams::default()
         };
-        Ok(params.to_filter(subject_key)?)
+        Ok(params.to_filter(policy, subject_key)?)
     }
 
     /// The query string of this search, without empty fields; `cursor` replaced.
@@ -142,7 +146,7 @@ pub async fn page(
         ));
     }
     let tenant_key = st.keys.tenant_key(&who.log());
-    let filter = f.filter(&tenant_key)?;
+    let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
     let after = given(&f.cursor)
         .map(|c| {
             Cursor::decode(&c).ok_or_else(|| {
@@ -238,7 +242,7 @@ pub async fn csv(
         return Err(PanelError::forbidden("Downloading CSV", &who.principal));
     }
     let tenant_key = st.keys.tenant_key(&who.log());
-    let filter = f.filter(&tenant_key)?;
+    let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
     let (log, reader) = (who.log(), who.reader());
     Ok(stream_export(
         st,

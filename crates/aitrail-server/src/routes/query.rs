@@ -75,7 +75,13 @@ fn bad(field: &str, message: String) -> ApiError {
 }
 
 impl FilterParams {
-    pub fn to_filter(&self, subject_key: &[u8]) -> Result<Filter, ApiError> {
+    /// `policy` and `subject_key` are the tenant's: the subject and any field the policy
+    /// references are looked up by their keyed reference.
+    pub fn to_filter(
+        &self,
+        policy: &aitrail_core::pii::Policy,
+        subject_key: &[u8],
+    ) -> Result<Filter, ApiError> {
         let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
             v.as_deref()
                 .map(|s| {
@@ -125,7 +131,8 @@ impl FilterParams {
                     ))
                 }
             },
-        })
+        }
+        .under_policy(policy, subject_key))
     }
 }
 
@@ -187,7 +194,7 @@ pub async fn list(
 ) -> Result<Json<Page>, ApiError> {
     who.require_read(Role::Viewer)?;
     let tenant_key = st.keys.tenant_key(who.log());
-    let filter = f.to_filter(&tenant_key)?;
+    let filter = f.to_filter(&st.keys.pii_policy(who.log()), &tenant_key)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit", "expected 1 to 1000".into()));
@@ -324,7 +331,7 @@ pub async fn export_events(
         other => return Err(bad("format", format!("{other:?}: expected csv or ndjson"))),
     };
     let tenant_key = st.keys.tenant_key(who.log());
-    let filter = f.to_filter(&tenant_key)?;
+    let filter = f.to_filter(&st.keys.pii_policy(who.log()), &tenant_key)?;
     let sealed = e.sealed.unwrap_or(false);
     let log = who.log().to_owned();
     Ok(stream_export(

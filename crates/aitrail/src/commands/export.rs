@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let tenant_key = ctx.data.tenant_key(&ctx.log)?;
-    let filter = to_filter(&args.filter, &tenant_key)?;
+    let filter = to_filter(&args.filter, &ctx.data.pii.policy(&ctx.log), &tenant_key)?;
     let mut keyring = aitrail_store::keys::Keyring::new(ctx.store.as_ref(), &ctx.log, &tenant_key);
     let keyring = (!args.sealed).then_some(&mut keyring);
     let archive = ctx.archive(args.include_archive)?;

@@ -3,6 +3,7 @@
 
 use crate::args::{FilterArgs, TimeArg};
 use aitrail_core::event::parse_time;
+use aitrail_core::pii::Policy;
 use aitrail_store::query::{Filter, TimeField};
 use anyhow::{bail, Result};
 
@@ -18,7 +19,9 @@ pub fn parse_bound(flag: &str, s: &str, end: bool) -> Result<i64> {
     bail!("--{flag} {s:?}: expected an RFC 3339 time (2026-03-01T12:00:00Z) or a date (2026-03-01)")
 }
 
-pub fn to_filter(a: &FilterArgs, subject_key: &[u8]) -> Result<Filter> {
+/// `policy` and `subject_key` are the tenant's: the subject and any field the policy
+/// references are looked up by their keyed reference.
+pub fn to_filter(a: &FilterArgs, policy: &Policy, subject_key: &[u8]) -> Result<Filter> {
     if let Some(d) = &a.decision {
         if !aitrail_core::event::DECISIONS.contains(&d.as_str()) {
             bail!(
@@ -64,7 +67,8 @@ pub fn to_filter(a: &FilterArgs, subject_key: &[u8]) -> Result<Filter> {
             TimeArg::Occurred => TimeField::Occurred,
             TimeArg::Recorded => TimeField::Recorded,
         },
-    })
+    }
+    .under_policy(policy, subject_key))
 }
 
 #[cfg(test)]

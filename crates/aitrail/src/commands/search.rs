@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 pub fn run(ctx: &Ctx, args: &SearchArgs) -> Result<()> {
     let tenant_key = ctx.data.tenant_key(&ctx.log)?;
-    let filter = to_filter(&args.filter, &tenant_key)?;
+    let filter = to_filter(&args.filter, &ctx.data.pii.policy(&ctx.log), &tenant_key)?;
     let after = args
         .cursor
         .as_deref()
