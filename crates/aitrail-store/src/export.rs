@@ -61,7 +61,7 @@ pub fn export(
 ) -> Result<u64> {
     let mut rows = 0u64;
     let mut tick = |rows: u64| {
-        if rows % 10_000 == 0 {
+        if rows.is_multiple_of(10_000) {
             progress(rows);
         }
     };

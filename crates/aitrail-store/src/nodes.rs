@@ -14,7 +14,7 @@ pub const STRIDE: u32 = 8;
 
 /// Whether a completed node at `level` is stored.
 pub fn is_stored(level: u32) -> bool {
-    level % STRIDE == 0
+    level.is_multiple_of(STRIDE)
 }
 
 /// A `NodeSource` over stored rows.

@@ -1046,6 +1046,17 @@ impl Store for PgStore {
         retention::release_hold(&mut self.pool.get()?.client, log, release)
     }
 
+    /// A session advisory lock on a connection of its own (not the pool's): it is released
+    /// when the guard drops the connection, or when the process dies.
+    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+        let mut conn = conn::connect(&self.pool.config)?;
+        conn.client.execute(
+            "SELECT pg_advisory_lock(hashtextextended('aitrail retention', 0))",
+            &[],
+        )?;
+        Ok(Box::new(conn.client))
+    }
+
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {
         let mut conn = self.pool.get()?;
         let Some(log_id) = self.log_id(&mut conn, log)? else {

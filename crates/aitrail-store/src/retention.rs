@@ -1173,6 +1173,9 @@ impl Store for WithArchive<'_> {
     fn release_hold(&self, log: &str, release: &Release) -> Result<()> {
         self.store.release_hold(log, release)
     }
+    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+        self.store.retention_lock()
+    }
 }
 
 /// Places a legal hold and records it in the trail (`audit.retention`, action `hold_added`).

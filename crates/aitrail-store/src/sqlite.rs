@@ -148,6 +148,7 @@ pub fn configure(conn: &Connection) -> Result<()> {
 /// SQLite store. One connection writes, another reads, so reads do not wait for commits; a
 /// third serves the key table, so sealed content can be opened while a read streams.
 pub struct SqliteStore {
+    path: std::path::PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     keys: Mutex<Connection>,
@@ -183,6 +184,7 @@ impl SqliteStore {
         let keys = Connection::open(path)?;
         configure(&keys)?;
         Ok(SqliteStore {
+            path: path.to_owned(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             keys: Mutex::new(keys),
@@ -857,6 +859,26 @@ impl Store for SqliteStore {
 
     fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()> {
         retention::release_hold(&Self::lock(&self.writer), log, release)
+    }
+
+    /// An exclusive lock (flock) on `<store file>.retention-lock` beside the store: released
+    /// when the guard closes the file, or when the process dies.
+    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+        let mut path = self.path.clone().into_os_string();
+        path.push(".retention-lock");
+        let locked = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.lock().map(|()| file));
+        let file = locked.map_err(|e| {
+            StoreError::Retention(format!(
+                "taking the retention lock {}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        })?;
+        Ok(Box::new(file))
     }
 
     fn checkpoints(&self, log: &str) -> Result<Vec<StoredCheckpoint>> {

@@ -190,4 +190,8 @@ pub trait Store: Send + Sync {
     fn add_hold(&self, log: &str, hold: &crate::retention::Hold) -> Result<()>;
     /// Records the release of a hold (an insert: holds are never changed).
     fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()>;
+    /// Waits for the store's retention lock and holds it until the guard is dropped, so
+    /// retention runs (`aitrail retention run`, `serve`'s schedule, in any process) take
+    /// turns: two at once would plan the same work and both record an expiry.
+    fn retention_lock(&self) -> Result<Box<dyn Send>>;
 }

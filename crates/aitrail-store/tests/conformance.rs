@@ -848,6 +848,9 @@ impl Store for Instrumented {
     fn release_hold(&self, log: &str, r: &retention::Release) -> Result<()> {
         self.inner.release_hold(log, r)
     }
+    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+        self.inner.retention_lock()
+    }
     fn subject_keys(
         &self,
         log: &str,

@@ -571,6 +571,29 @@ fn a_recent_day_is_read_once(store: Arc<dyn Store>) {
     seq.shutdown();
 }
 
+/// Two stores on one database, as two processes: the second's retention run waits for the
+/// first's to end (`Store::retention_lock`), so they never plan the same work.
+fn retention_runs_take_turns(first: &dyn Store, second: Arc<dyn Store>) {
+    let held = first.retention_lock().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let turn = second.retention_lock().unwrap();
+        tx.send(()).unwrap();
+        drop(turn);
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "the second run did not wait for the first"
+    );
+    drop(held);
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the second run gets its turn once the first ends");
+    waiter.join().unwrap();
+    // And the lock can be taken again afterwards.
+    drop(first.retention_lock().unwrap());
+}
+
 mod sqlite {
     use aitrail_store::sqlite::SqliteStore;
     use std::sync::Arc;
@@ -603,6 +626,13 @@ mod sqlite {
     fn a_forged_expiry_is_reported() {
         let (_dir, store) = open();
         super::a_forged_expiry_is_reported(store);
+    }
+
+    #[test]
+    fn retention_runs_take_turns() {
+        let (dir, store) = open();
+        let second = Arc::new(SqliteStore::open(&dir.path().join("trail.db")).unwrap());
+        super::retention_runs_take_turns(store.as_ref(), second);
     }
 
     #[test]
@@ -672,6 +702,16 @@ mod postgres {
             return;
         };
         super::a_forged_expiry_is_reported(store);
+    }
+
+    #[test]
+    fn retention_runs_take_turns() {
+        let Some((db, store)) = pg::store() else {
+            return;
+        };
+        let second =
+            std::sync::Arc::new(aitrail_store::postgres::PgStore::open(&db.url()).unwrap());
+        super::retention_runs_take_turns(store.as_ref(), second);
     }
 
     #[test]

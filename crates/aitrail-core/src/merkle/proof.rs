@@ -16,7 +16,7 @@ pub trait NodeSource {
 /// MTH(D[start:end]) (RFC 6962 §2.1), for `start` aligned as the recursion leaves it.
 pub fn subtree_hash(src: &mut dyn NodeSource, start: u64, end: u64) -> Result<Hash> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start >> n.trailing_zeros());
     }
     let k = split_point(n);

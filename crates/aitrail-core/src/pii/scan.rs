@@ -247,7 +247,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Digit groups separated by one `sep`-class byte: (digits, end of each group).

@@ -82,6 +82,13 @@ fn run_all(
     dry_run: bool,
     show_progress: bool,
 ) -> Result<Vec<LogOutcome>> {
+    // Runs take turns, in any process; the plan is made once the lock is held. A dry run
+    // changes nothing and takes no lock.
+    let _turn = if dry_run {
+        None
+    } else {
+        Some(store.retention_lock()?)
+    };
     let now = now_micros();
     let mut outcomes = Vec::new();
     let mut opened = None;
