@@ -852,16 +852,30 @@ fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
 
 /// Appends the `audit.retention` event of `action` (archived, expired) on `seg`: its seq
 /// range and Merkle root, where it is kept, and its expiry.
+///
+/// Its id follows from the action and the segment, so a run that stopped after recording it
+/// (a crash before the segment was retired or the expiry row written) finds it on the next
+/// run and reuses it instead of recording the same step twice.
 fn record(
     ctx: &Context<'_>,
     log: &str,
     action: &str,
     seg: &Segment,
 ) -> Result<aitrail_core::entry::Receipt> {
+    let id = step_id(log, action, seg);
+    if let Some(e) = ctx.store.entry_by_id(log, &id.to_string())? {
+        return Ok(aitrail_core::entry::Receipt {
+            id,
+            seq: e.seq,
+            leaf_hash: e.leaf(),
+            recorded_at: format_time(e.recorded_at),
+        });
+    }
     crate::audit::append(
         ctx.sequencer,
         log,
         serde_json::json!({
+            "id": id,
             "type": "audit.retention",
             "task_id": AUDIT_TASK,
             "occurred_at": format_time(ctx.now),
@@ -879,6 +893,24 @@ fn record(
             },
         }),
     )
+}
+
+/// The event id of a retention step: UUIDv8 (RFC 9562, custom) of the first 16 bytes of
+/// SHA-256 over the log, the action, the seq range and its root.
+fn step_id(log: &str, action: &str, seg: &Segment) -> uuid::Uuid {
+    let mut h = Sha256::new();
+    h.update(b"aitrail retention step\0");
+    for part in [log.as_bytes(), action.as_bytes()] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.update(seg.first_seq.to_be_bytes());
+    h.update(seg.end_seq.to_be_bytes());
+    h.update(seg.root);
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 /// Archived entries (segments not expired) that match `filter`, in seq order; `f` returns
@@ -1257,6 +1289,68 @@ pub fn release_hold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An archive that is never reached: recording a step does not read it.
+    struct Unreached;
+
+    impl ArchiveStore for Unreached {
+        fn name(&self) -> &str {
+            "unreached"
+        }
+        fn put(&self, _: &str, _: &[u8], _: i64) -> Result<String, String> {
+            Err("not here".into())
+        }
+        fn get(&self, _: &str) -> Result<Option<Vec<u8>>, String> {
+            Err("not here".into())
+        }
+        fn delete(&self, _: &str) -> Result<Deleted, String> {
+            Err("not here".into())
+        }
+    }
+
+    #[test]
+    fn a_step_recorded_again_is_the_same_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+            crate::sqlite::SqliteStore::open(&dir.path().join("trail.db")).unwrap(),
+        );
+        let sequencer = Sequencer::new(store.clone());
+        let signer = Signer::from_seed("test", [7; 32]).unwrap();
+        let ctx = Context {
+            store: store.as_ref(),
+            sequencer: &sequencer,
+            archive: &Unreached,
+            signer: &signer,
+            policy: &Policy::default(),
+            now: parse_time("2026-01-01T00:00:00Z").unwrap(),
+        };
+        let seg = Segment {
+            first_seq: 0,
+            end_seq: 3,
+            day: "2019-03-01".into(),
+            key: "default/segments/2019-03-01-0.seg.gz".into(),
+            root: [1; 32],
+            sha256: [2; 32],
+            checkpoint_size: 3,
+            expires_at: 0,
+            archived_at: 0,
+        };
+        // As after a crash between the event and the expiry row: the next run records the
+        // step again and gets the first event back.
+        let first = super::record(&ctx, "default", "expired", &seg).unwrap();
+        let again = super::record(&ctx, "default", "expired", &seg).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(store.head("default").unwrap().size, 1);
+        let other = Segment {
+            end_seq: 4,
+            ..seg.clone()
+        };
+        let next = super::record(&ctx, "default", "expired", &other).unwrap();
+        assert_eq!(next.seq, 1, "another range is another step");
+        let archived = super::record(&ctx, "default", "archived", &seg).unwrap();
+        assert_eq!(archived.seq, 2, "another action is another step");
+        sequencer.shutdown();
+    }
 
     fn record(event: serde_json::Value) -> Record {
         Record {
