@@ -50,4 +50,7 @@ pub struct AppState {
     pub keys: Arc<dyn Keys>,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
+    /// Where retention keeps archived segments, when configured: reads asked to include
+    /// the archive (`include_archive=true`) merge them in.
+    pub archive: Option<Arc<dyn aitrail_store::retention::ArchiveStore>>,
 }

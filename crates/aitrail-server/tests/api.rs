@@ -189,6 +189,26 @@ async fn invalid_events_are_rejected_whole_with_index_and_field() {
 }
 
 #[tokio::test]
+async fn reading_the_archive_needs_one_configured() {
+    let api = Api::new();
+    let t = api.token(Role::Auditor, "default");
+    for uri in [
+        "/v1/events?include_archive=true",
+        "/v1/tasks/t1/timeline?include_archive=true",
+        "/v1/export?format=csv&include_archive=true",
+    ] {
+        let (s, body) = api.get(Some(&t), uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], "include_archive",
+            "{body}"
+        );
+    }
+    let (s, _) = api.get(Some(&t), "/v1/events?include_archive=false").await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn malformed_bodies_name_line_and_column() {
     let api = Api::new();
     let t = api.token(Role::Ingest, "default");

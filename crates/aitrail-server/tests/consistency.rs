@@ -55,6 +55,7 @@ impl Api {
             keys: Arc::new(TestKeys(signer.clone())),
             metrics: Arc::new(Metrics::new()),
             settings: Settings::default(),
+            archive: None,
         };
         Api {
             _dir: dir,

@@ -210,6 +210,55 @@ fn archive_hold_expire_and_verify_from_the_cli() {
     let human = t.ok(&["verify"]);
     assert!(human.contains("2 expired by policy"), "{human}");
 
+    // The same reads over HTTP: with include_archive=true they reach the archive.
+    let token = stdout(&t.run(&["token", "create", "--role", "auditor"]))
+        .trim()
+        .to_owned();
+    let mut serve = t
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let get = |path: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&format!("{base}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let body = resp.body_mut().read_to_string().unwrap();
+        (resp.status().as_u16(), body)
+    };
+    let (code, body) = get("/v1/events?task=held-task");
+    assert_eq!((code, json_of(&body)["events"].clone()), (200, json!([])));
+    let (code, body) = get("/v1/events?task=held-task&include_archive=true");
+    assert_eq!(code, 200, "{body}");
+    let found = json_of(&body)["events"].as_array().unwrap().len();
+    assert_eq!(found, 2, "{body}");
+    assert_eq!(get("/v1/tasks/held-task/timeline").0, 404);
+    let (code, body) = get("/v1/tasks/held-task/timeline?include_archive=true");
+    assert_eq!(code, 200, "{body}");
+    let steps = json_of(&body)["steps"].as_array().unwrap().len();
+    assert_eq!(steps, 2, "{body}");
+    let (code, csv) = get("/v1/export?format=csv&include_archive=true");
+    assert_eq!(code, 200, "{csv}");
+    for task in ["held-task", "t-1", "t-now"] {
+        assert!(csv.contains(&format!(",{task},")), "{task} in {csv}");
+    }
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
     // The held segment deleted behind aitrail's back: missing, with its range.
     std::fs::remove_file(&segment).unwrap();
     let (code, v) = t.verify_json();

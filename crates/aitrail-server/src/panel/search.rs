@@ -252,5 +252,6 @@ pub async fn csv(
         Format::Csv,
         tenant_key,
         false,
+        None,
     ))
 }

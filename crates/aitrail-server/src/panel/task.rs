@@ -53,7 +53,7 @@ pub async fn timeline(
 ) -> Result<Response, PanelError> {
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let id = task.clone();
-    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &id)?)).await?;
+    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &id, None)?)).await?;
     if tl.steps.is_empty() {
         return Err(PanelError::new(
             StatusCode::NOT_FOUND,

@@ -13,6 +13,8 @@ use aitrail_store::audit::{record_access, record_review, search, task_timeline, 
 use aitrail_store::export::{export, Format};
 use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Cursor, Filter, Order, Query, TimeField};
+use aitrail_store::retention::{ArchiveStore, WithArchive};
+use aitrail_store::store::Store;
 use aitrail_store::tokens::Role;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query as Params, State};
@@ -22,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,6 +70,43 @@ pub struct PageParams {
     pub cursor: Option<String>,
     /// `asc` (default) or `desc`.
     pub order: Option<String>,
+}
+
+/// Whether a read also reaches the archive (retention).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArchiveParams {
+    /// `true`: archived segments are read back, checked, and their matches merged in order
+    /// with the hot rows, as the CLI's `--include-archive`. Needs an archive configured.
+    pub include_archive: Option<bool>,
+}
+
+impl ArchiveParams {
+    /// The archive to read too, when asked for; an error naming the parameter when the
+    /// server has none.
+    fn archive(&self, st: &AppState) -> Result<Option<Arc<dyn ArchiveStore>>, ApiError> {
+        match (self.include_archive.unwrap_or(false), &st.archive) {
+            (false, _) => Ok(None),
+            (true, Some(archive)) => Ok(Some(archive.clone())),
+            (true, None) => Err(bad(
+                "include_archive",
+                "this server has no archive ([retention] archive in aitrail.toml)".into(),
+            )),
+        }
+    }
+}
+
+/// Runs `f` on the store a read goes to: the hot store, or the hot store and `archive`
+/// merged (`WithArchive`).
+fn reading<T>(
+    store: &dyn Store,
+    archive: Option<&dyn ArchiveStore>,
+    f: impl FnOnce(&dyn Store) -> T,
+) -> T {
+    match archive {
+        Some(archive) => f(&WithArchive { store, archive }),
+        None => f(store),
+    }
 }
 
 fn bad(field: &str, message: String) -> ApiError {
@@ -183,7 +223,7 @@ pub fn entry_body(
 }
 
 /// Search events: every filter set must match; keyset pagination in a stable order.
-#[utoipa::path(get, path = "/v1/events", tag = "query", params(FilterParams, PageParams),
+#[utoipa::path(get, path = "/v1/events", tag = "query", params(FilterParams, PageParams, ArchiveParams),
     responses((status = 200, body = Page), (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -191,8 +231,10 @@ pub async fn list(
     who: Principal,
     Params(f): Params<FilterParams>,
     Params(p): Params<PageParams>,
+    Params(a): Params<ArchiveParams>,
 ) -> Result<Json<Page>, ApiError> {
     who.require_read(Role::Viewer)?;
+    let archive = a.archive(&st)?;
     let tenant_key = st.keys.tenant_key(who.log());
     let filter = f.to_filter(&st.keys.pii_policy(who.log()), &tenant_key)?;
     let limit = p.limit.unwrap_or(50);
@@ -220,13 +262,18 @@ pub async fn list(
     };
     let log = who.log().to_owned();
     let page = blocking(move || {
-        let (rows, next) = search(st.store.as_ref(), &log, &query)?;
+        let (rows, next) = reading(st.store.as_ref(), archive.as_deref(), |s| {
+            search(s, &log, &query)
+        })?;
         let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         let events = rows
             .iter()
             .map(|r| entry_body(&r.entry, who.role, Some(&mut keyring)))
             .collect::<Result<Vec<_>, _>>()?;
-        let asked = serde_json::to_value(&query.filter).map_err(ApiError::internal)?;
+        let mut asked = serde_json::to_value(&query.filter).map_err(ApiError::internal)?;
+        if archive.is_some() {
+            asked["include_archive"] = true.into();
+        }
         record_access(
             &st.sequencer,
             &log,
@@ -247,7 +294,7 @@ pub async fn list(
 
 /// Every event of a task in the order it occurred, with derived facts.
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/timeline", tag = "query",
-    params(("task_id" = String, Path, description = "Task id")),
+    params(("task_id" = String, Path, description = "Task id"), ArchiveParams),
     responses((status = 200, description = "task_id, summary (time to first review, decisions, overrides, escalations, resolution, human time), steps", body = Value),
               (status = 401), (status = 403), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -255,10 +302,22 @@ pub async fn timeline(
     State(st): State<AppState>,
     who: Principal,
     Path(task): Path<String>,
+    Params(a): Params<ArchiveParams>,
 ) -> Result<Json<Value>, ApiError> {
     who.require_read(Role::Viewer)?;
+    let archive = a.archive(&st)?;
     let (log, reader, role) = (who.log().to_owned(), reader(&who), who.role);
-    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &task)?)).await?;
+    let tl = blocking(move || {
+        Ok(read_timeline(
+            &st,
+            &log,
+            &reader,
+            role,
+            &task,
+            archive.as_deref(),
+        )?)
+    })
+    .await?;
     if tl.steps.is_empty() {
         return Err(ApiError::not_found(format!(
             "no events for task {:?}",
@@ -269,25 +328,32 @@ pub async fn timeline(
 }
 
 /// The timeline of `task` as `role` may see it (sealed content opened for auditors and
-/// admins, content withheld from viewers), its read recorded as `audit.accessed`. Shared with
-/// the web panel.
+/// admins, content withheld from viewers), its read recorded as `audit.accessed`; with
+/// `archive`, archived entries of the task too. Shared with the web panel.
 pub fn read_timeline(
     st: &AppState,
     log: &str,
     reader: &Reader,
     role: Role,
     task: &str,
+    archive: Option<&dyn ArchiveStore>,
 ) -> aitrail_store::Result<Timeline> {
     let tenant_key = st.keys.tenant_key(log);
     let opens = role.can_read(Role::Auditor);
     let mut keyring = Keyring::new(st.store.as_ref(), log, &tenant_key);
-    let mut tl = task_timeline(st.store.as_ref(), log, task, opens.then_some(&mut keyring))?;
+    let mut tl = reading(st.store.as_ref(), archive, |s| {
+        task_timeline(s, log, task, opens.then_some(&mut keyring))
+    })?;
+    let mut asked = json!({"task_id": task});
+    if archive.is_some() {
+        asked["include_archive"] = true.into();
+    }
     record_access(
         &st.sequencer,
         log,
         reader,
         "timeline",
-        json!({"task_id": task}),
+        asked,
         tl.steps.len() as u64,
         Some(task),
     )?;
@@ -314,7 +380,7 @@ pub struct ExportParams {
 
 /// Every matching event, streamed: CSV (RFC 4180) or NDJSON (stored entry bytes). Auditors and
 /// admins only.
-#[utoipa::path(get, path = "/v1/export", tag = "query", params(ExportParams, FilterParams),
+#[utoipa::path(get, path = "/v1/export", tag = "query", params(ExportParams, FilterParams, ArchiveParams),
     responses((status = 200, description = "text/csv or application/x-ndjson, streamed", body = String),
               (status = 400, body = crate::error::ErrorBody), (status = 401), (status = 403)),
     security(("bearer" = [])))]
@@ -323,8 +389,10 @@ pub async fn export_events(
     who: Principal,
     Params(e): Params<ExportParams>,
     Params(f): Params<FilterParams>,
+    Params(a): Params<ArchiveParams>,
 ) -> Result<Response, ApiError> {
     who.require_read(Role::Auditor)?;
+    let archive = a.archive(&st)?;
     let format = match e.format.as_str() {
         "csv" => Format::Csv,
         "ndjson" => Format::Ndjson,
@@ -342,13 +410,15 @@ pub async fn export_events(
         format,
         tenant_key,
         sealed,
+        archive,
     ))
 }
 
 /// Streams every event of `log` matching `filter` as an attachment and records the export
 /// (`audit.accessed`, action `export`) once it is complete. Sealed content is opened with
-/// `tenant_key` unless `sealed` (NDJSON lines then are the stored bytes). Shared with the
-/// web panel.
+/// `tenant_key` unless `sealed` (NDJSON lines then are the stored bytes); with `archive`,
+/// archived entries too. Shared with the web panel.
+#[allow(clippy::too_many_arguments)]
 pub fn stream_export(
     st: AppState,
     log: String,
@@ -357,6 +427,7 @@ pub fn stream_export(
     format: Format,
     tenant_key: std::sync::Arc<Vec<u8>>,
     sealed: bool,
+    archive: Option<Arc<dyn ArchiveStore>>,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
@@ -369,19 +440,24 @@ pub fn stream_export(
             ..Query::default()
         };
         let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
-        let result = export(
-            st.store.as_ref(),
-            &log,
-            &query,
-            format,
-            &mut out,
-            &mut |_| {},
-            (!sealed).then_some(&mut keyring),
-        );
+        let result = reading(st.store.as_ref(), archive.as_deref(), |s| {
+            export(
+                s,
+                &log,
+                &query,
+                format,
+                &mut out,
+                &mut |_| {},
+                (!sealed).then_some(&mut keyring),
+            )
+        });
         match result {
             Ok(rows) => {
                 let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
                 asked["format"] = format.as_str().into();
+                if archive.is_some() {
+                    asked["include_archive"] = true.into();
+                }
                 if let Err(e) = record_access(
                     &st.sequencer,
                     &log,

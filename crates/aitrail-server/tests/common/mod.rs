@@ -63,6 +63,7 @@ impl Api {
             }),
             metrics: Arc::new(Metrics::new()),
             settings: Settings { body_limit },
+            archive: None,
         };
         Api { dir, store, state }
     }

@@ -81,6 +81,7 @@ fn start(dir: &Path, name: &str) -> Result<Running> {
         )?))),
         metrics: Arc::new(Metrics::new()),
         settings: Settings::default(),
+        archive: None,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;

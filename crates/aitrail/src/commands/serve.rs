@@ -41,6 +41,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         settings: Settings {
             body_limit: args.body_limit,
         },
+        archive: archive.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
