@@ -6,7 +6,7 @@ mod common;
 use common::{stderr, stdout, Trail};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 impl Trail {
     fn db(&self) -> rusqlite::Connection {
@@ -379,26 +379,7 @@ struct Server {
 
 impl Server {
     fn start(t: &Trail) -> Server {
-        let mut child = t
-            .cmd(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--checkpoint-every",
-                "1s",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+        let (child, base) = t.serve(&["--checkpoint-every", "1s"]);
         Server { child, base }
     }
 

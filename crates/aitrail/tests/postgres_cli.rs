@@ -15,7 +15,7 @@ use aitrail_store::postgres::ScratchDatabase;
 use common::{stderr, Trail};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A data directory whose store is a scratch PostgreSQL database of its own, initialised by
 /// its owner; every command then runs as the application role `init` created.
@@ -194,20 +194,7 @@ fn every_command_works_on_a_postgres_store() {
     assert_eq!(list[0]["role"], "admin");
 
     // serve: an event over HTTP lands in PostgreSQL; a checkpoint is served.
-    let mut child = t
-        .cmd(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let (child, base) = t.serve(&[]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -214,19 +214,7 @@ fn archive_hold_expire_and_verify_from_the_cli() {
     let token = stdout(&t.run(&["token", "create", "--role", "auditor"]))
         .trim()
         .to_owned();
-    let mut serve = t
-        .cmd(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serve.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (mut serve, base) = t.serve(&[]);
     let get = |path: &str| {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

@@ -80,6 +80,28 @@ impl Trail {
         stdout(&out)
     }
 
+    /// Starts `aitrail serve --listen 127.0.0.1:0` and then `args`; returns the process (its
+    /// stderr piped) and the base URL from the first line it prints.
+    pub fn serve(&self, args: &[&str]) -> (std::process::Child, String) {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = self
+            .cmd(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+        (child, base)
+    }
+
     /// Writes `text` to `name` in the test's directory (beside the data directory).
     pub fn file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
