@@ -497,3 +497,108 @@ async fn the_product_view_shows_rates_by_version() {
     assert!(p.body.contains("No review decisions in this period"));
     assert_eq!(accesses(&api).iter().filter(|a| a.0 == "stats").count(), 2);
 }
+
+/// An archive in memory (retention's `ArchiveStore`).
+#[derive(Default)]
+struct MemoryArchive {
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+}
+
+impl aitrail_store::retention::ArchiveStore for MemoryArchive {
+    fn name(&self) -> &str {
+        "memory"
+    }
+    fn put(&self, key: &str, bytes: &[u8], _: i64) -> Result<String, String> {
+        let mut objects = self.objects.lock().unwrap();
+        objects.insert(key.to_owned(), bytes.to_vec());
+        Ok(key.to_owned())
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+    fn delete(&self, key: &str) -> Result<aitrail_store::retention::Deleted, String> {
+        self.objects.lock().unwrap().remove(key);
+        Ok(aitrail_store::retention::Deleted::Yes)
+    }
+}
+
+#[tokio::test]
+async fn archived_days_are_searched_when_asked() {
+    use aitrail_core::entry::PreparedEvent;
+    use aitrail_core::event::{parse_time, Event, Origin};
+    use aitrail_store::retention::{self, Context, Policy};
+    use aitrail_store::sequencer::Sequencer;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    let mut api = Api::new();
+    // A task of March 2019, recorded then, and one of today; then 2019 goes to the archive.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let clock = Arc::new(AtomicI64::new(parse_time("2019-03-01T10:00:00Z").unwrap()));
+    let c = clock.clone();
+    let seq = Sequencer::with_clock(
+        api.store.clone(),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+    );
+    let ev = |task: &str, at: &str| {
+        let v = json!({"type": "task.created", "task_id": task, "occurred_at": at});
+        PreparedEvent::new(Event::from_value(v, Origin::Client).unwrap(), b"k").unwrap()
+    };
+    let old = vec![
+        ev("old-task", "2019-03-01T09:00:00Z"),
+        ev("old-task", "2019-03-01T09:30:00Z"),
+    ];
+    seq.append("default", old).unwrap();
+    clock.store(now, Ordering::SeqCst);
+    seq.append("default", vec![ev("new-task", "2026-01-01T00:00:00Z")])
+        .unwrap();
+    let archive = Arc::new(MemoryArchive::default());
+    let signer = api.state.keys.signer("default").unwrap();
+    let policy = Policy::default();
+    let ctx = Context {
+        store: api.store.as_ref(),
+        sequencer: &seq,
+        archive: archive.as_ref(),
+        signer: &signer,
+        policy: &policy,
+        now,
+    };
+    let plan = retention::plan(api.store.as_ref(), "default", &policy, now).unwrap();
+    let report = retention::run(&ctx, &plan, &mut |_| {}).unwrap();
+    assert_eq!(report.done.len(), 1, "{report:?}");
+    seq.shutdown();
+
+    // A server without an archive offers no box and finds nothing archived.
+    let token = api.token(Role::Auditor, "default");
+    let mut b = Browser::new(&api);
+    b.sign_in(&token).await;
+    let p = b.get("/search?task=old-task").await;
+    assert!(p.body.contains("No events match"), "{}", p.body);
+    assert!(!p.body.contains("f-archive"));
+    let p = b.get("/search?task=old-task&archive=on").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+
+    // With one: the box, the archived events, their task page and the CSV.
+    api.state.archive = Some(archive);
+    let mut b = Browser::new(&api);
+    b.sign_in(&token).await;
+    assert!(b.get("/search").await.body.contains(r#"id="f-archive""#));
+    let p = b.get("/search?task=old-task&archive=on").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("2 events."), "{}", p.body);
+    assert!(
+        p.body.contains(r#"href="/tasks/old-task?archive=on""#),
+        "{}",
+        p.body
+    );
+    assert_eq!(b.get("/tasks/old-task").await.status, StatusCode::NOT_FOUND);
+    let p = b.get("/tasks/old-task?archive=on").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("2019-03-01"), "{}", p.body);
+    let csv = b.get("/search.csv?task=old-task&archive=on").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.body.matches(",old-task,").count(), 2, "{}", csv.body);
+}

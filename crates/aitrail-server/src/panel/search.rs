@@ -5,19 +5,21 @@
 use super::layout::{decision_badge, frame, respond, when, Nav, PanelError};
 use super::session::Session;
 use super::{blocking, day_start, given};
-use crate::routes::query::{entry_body, stream_export, FilterParams};
+use crate::routes::query::{entry_body, reading, stream_export, FilterParams};
 use crate::state::AppState;
 use aitrail_core::event::{AUDIT_TYPES, KNOWN_TYPES};
 use aitrail_store::audit::{record_access, search};
 use aitrail_store::export::Format;
 use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Cursor, Filter, Query as StoreQuery};
+use aitrail_store::retention::ArchiveStore;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Results per page.
 const PAGE: usize = 50;
@@ -41,11 +43,27 @@ pub struct SearchForm {
     from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<String>,
+    /// `on`: archived days too (the checkbox shows when the server has an archive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
 }
 
 impl SearchForm {
+    /// The archive to search too, when the box is ticked; a clear error when this server
+    /// has none (a link from another server, say).
+    fn archive(&self, st: &AppState) -> Result<Option<Arc<dyn ArchiveStore>>, PanelError> {
+        match (given(&self.archive).is_some(), &st.archive) {
+            (false, _) => Ok(None),
+            (true, Some(archive)) => Ok(Some(archive.clone())),
+            (true, None) => Err(PanelError::new(
+                StatusCode::BAD_REQUEST,
+                "This server keeps no archive; search without \"include archived days\".",
+            )),
+        }
+    }
+
     /// The store filter, through the API's own parameter parsing.
     fn filter(
         &self,
@@ -83,6 +101,7 @@ impl SearchForm {
             decision: given(&self.decision),
             from: given(&self.from),
             to: given(&self.to),
+            archive: given(&self.archive),
             cursor: None,
         };
         clean.cursor = cursor.map(str::to_owned);
@@ -90,7 +109,7 @@ impl SearchForm {
     }
 }
 
-fn form(f: &SearchForm) -> Markup {
+fn form(f: &SearchForm, has_archive: bool) -> Markup {
     let val = |v: &Option<String>| v.clone().unwrap_or_default();
     let selected = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     html! {
@@ -115,6 +134,9 @@ fn form(f: &SearchForm) -> Markup {
             }
             div { label for="f-from" { "From (date)" } input #f-from name="from" type="date" value=(val(&f.from)); }
             div { label for="f-to" { "To (date, included)" } input #f-to name="to" type="date" value=(val(&f.to)); }
+            @if has_archive {
+                div { label for="f-archive" { input #f-archive name="archive" type="checkbox" value="on" checked[given(&f.archive).is_some()]; " Include archived days" } }
+            }
             div { button type="submit" { "Search" } }
         }
     }
@@ -135,9 +157,10 @@ pub async fn page(
     Query(f): Query<SearchForm>,
 ) -> Result<Response, PanelError> {
     let title = "Search";
+    let st_archive = st.archive.is_some();
     if raw.as_deref().unwrap_or("").is_empty() {
         let body = html! {
-            (form(&f))
+            (form(&f, st_archive))
             p.muted { "Leave a field empty to match everything. Dates are in UTC; the \"to\" day is included." }
         };
         return Ok(respond(
@@ -147,6 +170,8 @@ pub async fn page(
     }
     let tenant_key = st.keys.tenant_key(&who.log());
     let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
+    let archive = f.archive(&st)?;
+    let archived = archive.is_some();
     let after = given(&f.cursor)
         .map(|c| {
             Cursor::decode(&c).ok_or_else(|| {
@@ -165,13 +190,18 @@ pub async fn page(
     };
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let (rows, next) = blocking(move || {
-        let (rows, next) = search(st.store.as_ref(), &log, &query)?;
+        let (rows, next) = reading(st.store.as_ref(), archive.as_deref(), |s| {
+            search(s, &log, &query)
+        })?;
         let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         let bodies = rows
             .iter()
             .map(|r| entry_body(&r.entry, role, Some(&mut keyring)))
             .collect::<Result<Vec<_>, _>>()?;
-        let asked = serde_json::to_value(&query.filter).unwrap_or_default();
+        let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
+        if archive.is_some() {
+            asked["include_archive"] = true.into();
+        }
         record_access(
             &st.sequencer,
             &log,
@@ -185,7 +215,7 @@ pub async fn page(
     })
     .await?;
     let body = html! {
-        (form(&f))
+        (form(&f, st_archive))
         div.actions {
             p #result-count role="status" {
                 @if rows.is_empty() { "No events match this search." }
@@ -211,7 +241,7 @@ pub async fn page(
                         tr {
                             td { (when(ev.get("occurred_at").and_then(Value::as_str).unwrap_or(""))) }
                             td { code { (ev.get("type").and_then(Value::as_str).unwrap_or("")) } }
-                            td { a href={ "/tasks/" (task) } { (task) } }
+                            td { a href={ "/tasks/" (task) @if archived { "?archive=on" } } { (task) } }
                             td { (text(ev, "actor", "id")) }
                             td { (text(ev, "model", "name")) " " (text(ev, "model", "version")) }
                             td { @let d = text(ev, "review", "decision"); @if !d.is_empty() { (decision_badge(d)) } }
@@ -243,6 +273,7 @@ pub async fn csv(
     }
     let tenant_key = st.keys.tenant_key(&who.log());
     let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
+    let archive = f.archive(&st)?;
     let (log, reader) = (who.log(), who.reader());
     Ok(stream_export(
         st,
@@ -252,6 +283,6 @@ pub async fn csv(
         Format::Csv,
         tenant_key,
         false,
-        None,
+        archive,
     ))
 }

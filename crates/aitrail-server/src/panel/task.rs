@@ -14,7 +14,7 @@ use aitrail_store::audit::record_access;
 use aitrail_store::keys::Keyring;
 use aitrail_store::status::inclusion;
 use aitrail_store::tokens::Role;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
@@ -45,15 +45,34 @@ fn output(ev: &Map<String, Value>) -> Markup {
     }
 }
 
+/// `?archive=on` on a task page: its archived events too (links from an archive search).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TaskParams {
+    archive: Option<String>,
+}
+
 /// `GET /tasks/{task_id}`.
 pub async fn timeline(
     State(st): State<AppState>,
     who: Session,
     Path(task): Path<String>,
+    Query(q): Query<TaskParams>,
 ) -> Result<Response, PanelError> {
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let id = task.clone();
-    let tl = blocking(move || Ok(read_timeline(&st, &log, &reader, role, &id, None)?)).await?;
+    // Without an archive on this server, `archive=on` reads what there is: the hot store.
+    let archive = q.archive.is_some().then(|| st.archive.clone()).flatten();
+    let tl = blocking(move || {
+        Ok(read_timeline(
+            &st,
+            &log,
+            &reader,
+            role,
+            &id,
+            archive.as_deref(),
+        )?)
+    })
+    .await?;
     if tl.steps.is_empty() {
         return Err(PanelError::new(
             StatusCode::NOT_FOUND,

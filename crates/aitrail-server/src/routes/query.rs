@@ -98,7 +98,7 @@ impl ArchiveParams {
 
 /// Runs `f` on the store a read goes to: the hot store, or the hot store and `archive`
 /// merged (`WithArchive`).
-fn reading<T>(
+pub(crate) fn reading<T>(
     store: &dyn Store,
     archive: Option<&dyn ArchiveStore>,
     f: impl FnOnce(&dyn Store) -> T,
