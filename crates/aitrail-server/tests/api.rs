@@ -206,6 +206,12 @@ async fn reading_the_archive_needs_one_configured() {
     }
     let (s, _) = api.get(Some(&t), "/v1/events?include_archive=false").await;
     assert_eq!(s, StatusCode::OK);
+    // Reading segments back is an auditor's (or admin's) request.
+    let viewer = api.token(Role::Viewer, "default");
+    let (s, body) = api
+        .get(Some(&viewer), "/v1/events?include_archive=true")
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
 }
 
 #[tokio::test]

@@ -601,4 +601,15 @@ async fn archived_days_are_searched_when_asked() {
     let csv = b.get("/search.csv?task=old-task&archive=on").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.body.matches(",old-task,").count(), 2, "{}", csv.body);
+
+    // A viewer is offered no box and may not read the archive.
+    let mut v = Browser::new(&api);
+    v.sign_in(&api.token(Role::Viewer, "default")).await;
+    assert!(!v.get("/search").await.body.contains("f-archive"));
+    for uri in [
+        "/search?task=old-task&archive=on",
+        "/tasks/old-task?archive=on",
+    ] {
+        assert_eq!(v.get(uri).await.status, StatusCode::FORBIDDEN, "{uri}");
+    }
 }

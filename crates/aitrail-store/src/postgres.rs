@@ -726,11 +726,7 @@ impl AppendTx for PgTx<'_, '_> {
 
     fn find_retired(&mut self, ids: &[String]) -> Result<Vec<crate::retention::Retired>> {
         self.flush()?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(retention::retired_event(self.tx, self.log_id, id)?);
-        }
-        Ok(out)
+        retention::retired_events(self.tx, self.log_id, ids)
     }
 
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()> {

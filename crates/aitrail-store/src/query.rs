@@ -70,13 +70,22 @@ impl Filter {
         ];
         for (path, value) in fields {
             if let Some(v) = value.as_mut() {
-                if policy.fields.iter().any(|f| f == path) && !v.starts_with("ref:") {
+                if policy.fields.iter().any(|f| f == path) && !is_reference(v) {
                     *v = format!("ref:{}", aitrail_core::pii::subject_ref(key, v));
                 }
             }
         }
         self
     }
+}
+
+/// Whether `v` is a keyed reference as ingest writes it: `ref:` and 64 lowercase hex digits.
+fn is_reference(v: &str) -> bool {
+    v.strip_prefix("ref:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Where a page ends: the sort key of its last row. Opaque to clients as `at.seq`.
@@ -166,6 +175,14 @@ mod tests {
             .clone()
             .under_policy(&aitrail_core::pii::Policy::default(), b"k");
         assert_eq!(unchanged, plain);
+        // A raw value that merely starts with "ref:" is referenced like any other.
+        let odd = Filter {
+            actor_id: Some("ref:rev-1".into()),
+            ..Filter::default()
+        }
+        .under_policy(&policy, b"k");
+        let expected = format!("ref:{}", aitrail_core::pii::subject_ref(b"k", "ref:rev-1"));
+        assert_eq!(odd.actor_id.as_deref(), Some(expected.as_str()));
     }
 
     #[test]

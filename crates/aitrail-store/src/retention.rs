@@ -741,8 +741,9 @@ fn archive_day(ctx: &Context<'_>, m: &Move) -> Result<Segment> {
             ))
         })?;
     check_segment(&back, &segment, &rows).map_err(failed)?;
-    store.retire(log, &segment, &rows)?;
+    // The step first: a run stopped between the two finds it next time and reuses it.
     record(ctx, log, "archived", &segment)?;
+    store.retire(log, &segment, &rows)?;
     Ok(segment)
 }
 
@@ -814,17 +815,14 @@ fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
             ),
         ));
     }
-    let receipt = record(ctx, &due.log, "expired", seg)?;
-    let recorded = store.entry(&due.log, receipt.seq)?.ok_or_else(|| {
-        StoreError::NotFound(format!("the audit.retention event at seq {}", receipt.seq))
-    })?;
+    let (receipt, recorded) = record(ctx, &due.log, "expired", seg)?;
     store.add_expiry(
         &due.log,
         &Expiry {
             first_seq: seg.first_seq,
             end_seq: seg.end_seq,
             retention_seq: receipt.seq,
-            record: recorded.entry,
+            record: recorded,
             expired_at: ctx.now,
         },
     )?;
@@ -851,27 +849,44 @@ fn expire(ctx: &Context<'_>, due: &Due) -> Result<(&'static str, String)> {
 }
 
 /// Appends the `audit.retention` event of `action` (archived, expired) on `seg`: its seq
-/// range and Merkle root, where it is kept, and its expiry.
+/// range and Merkle root, where it is kept, and its expiry. Returns its receipt and stored
+/// bytes.
 ///
-/// Its id follows from the action and the segment, so a run that stopped after recording it
-/// (a crash before the segment was retired or the expiry row written) finds it on the next
-/// run and reuses it instead of recording the same step twice.
+/// Its id follows from the action and the segment under the log's signing key, so a run that
+/// stopped after recording it (before the segment was retired, or before the expiry row was
+/// written) finds it on the next run, even once it was archived itself, and reuses it
+/// instead of recording the same step twice. Clients cannot compute the id in advance (they
+/// do not hold the key); an entry under it that is not this step is refused anyway.
 fn record(
     ctx: &Context<'_>,
     log: &str,
     action: &str,
     seg: &Segment,
-) -> Result<aitrail_core::entry::Receipt> {
-    let id = step_id(log, action, seg);
-    if let Some(e) = ctx.store.entry_by_id(log, &id.to_string())? {
-        return Ok(aitrail_core::entry::Receipt {
+) -> Result<(aitrail_core::entry::Receipt, Vec<u8>)> {
+    let id = step_id(ctx.signer, log, action, seg)?;
+    let reader = WithArchive {
+        store: ctx.store,
+        archive: ctx.archive,
+    };
+    if let Some(e) = reader.entry_by_id(log, &id.to_string())? {
+        if !is_step(&e.entry, action, seg) {
+            return Err(StoreError::Retention(format!(
+                "seq {} holds event {id}, the id of the {action} step of seqs {} to {}, but is \
+                 not that step; nothing was done",
+                e.seq,
+                seg.first_seq,
+                seg.end_seq - 1
+            )));
+        }
+        let receipt = aitrail_core::entry::Receipt {
             id,
             seq: e.seq,
             leaf_hash: e.leaf(),
             recorded_at: format_time(e.recorded_at),
-        });
+        };
+        return Ok((receipt, e.entry));
     }
-    crate::audit::append(
+    let receipt = crate::audit::append(
         ctx.sequencer,
         log,
         serde_json::json!({
@@ -892,25 +907,43 @@ fn record(
                 "expires_at": format_time(seg.expires_at),
             },
         }),
-    )
+    )?;
+    let recorded = ctx.store.entry(log, receipt.seq)?.ok_or_else(|| {
+        StoreError::NotFound(format!("the audit.retention event at seq {}", receipt.seq))
+    })?;
+    Ok((receipt, recorded.entry))
 }
 
-/// The event id of a retention step: UUIDv8 (RFC 9562, custom) of the first 16 bytes of
-/// SHA-256 over the log, the action, the seq range and its root.
-fn step_id(log: &str, action: &str, seg: &Segment) -> uuid::Uuid {
-    let mut h = Sha256::new();
-    h.update(b"aitrail retention step\0");
-    for part in [log.as_bytes(), action.as_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.update(seg.first_seq.to_be_bytes());
-    h.update(seg.end_seq.to_be_bytes());
-    h.update(seg.root);
-    let digest = h.finalize();
+/// Whether entry bytes are the `audit.retention` event of `action` on `seg`.
+fn is_step(entry: &[u8], action: &str, seg: &Segment) -> bool {
+    let Ok(r) = Record::parse(entry) else {
+        return false;
+    };
+    let a = r.event.get("attributes");
+    let field = |k: &str| a.and_then(|a| a.get(k));
+    r.event.get("type").and_then(|t| t.as_str()) == Some("audit.retention")
+        && field("action").and_then(|v| v.as_str()) == Some(action)
+        && field("first_seq").and_then(|v| v.as_u64()) == Some(seg.first_seq)
+        && field("last_seq").and_then(|v| v.as_u64()) == Some(seg.end_seq - 1)
+        && field("root").and_then(|v| v.as_str()) == Some(hex::encode(seg.root).as_str())
+}
+
+/// The event id of a retention step: UUIDv8 (RFC 9562, custom) of the first 16 bytes of the
+/// SHA-256 of the log's signature over the step (log, action, seq range, root). Ed25519
+/// signatures are deterministic, so the id is the same on every run, and no one without
+/// the signing key can compute it.
+fn step_id(signer: &Signer, log: &str, action: &str, seg: &Segment) -> Result<uuid::Uuid> {
+    let body = format!(
+        "aitrail retention step\n{log}\n{action}\n{}\n{}\n{}\n",
+        seg.first_seq,
+        seg.end_seq,
+        hex::encode(seg.root)
+    );
+    let note = signer.sign_note(&body)?;
+    let digest = Sha256::digest(note.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    Ok(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
 /// Archived entries (segments not expired) that match `filter`, in seq order; `f` returns
@@ -1346,9 +1379,28 @@ mod tests {
             ..seg.clone()
         };
         let next = super::record(&ctx, "default", "expired", &other).unwrap();
-        assert_eq!(next.seq, 1, "another range is another step");
+        assert_eq!(next.0.seq, 1, "another range is another step");
         let archived = super::record(&ctx, "default", "archived", &seg).unwrap();
-        assert_eq!(archived.seq, 2, "another action is another step");
+        assert_eq!(archived.0.seq, 2, "another action is another step");
+
+        // Another key gives other ids; an event squatting on a step's id is not the step.
+        let other_key = Signer::from_seed("test", [8; 32]).unwrap();
+        let squat = step_id(&other_key, "default", "expired", &seg).unwrap();
+        assert_ne!(squat, first.0.id);
+        let id = step_id(&signer, "default", "archived", &other).unwrap();
+        let event = crate::audit::append(
+            &sequencer,
+            "default",
+            serde_json::json!({"id": id, "type": "task.created", "task_id": "t",
+                "occurred_at": "2026-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        let err = super::record(&ctx, "default", "archived", &other).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("seq {} holds event {id}", event.seq)),
+            "{err}"
+        );
         sequencer.shutdown();
     }
 

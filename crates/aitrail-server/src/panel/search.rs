@@ -51,10 +51,21 @@ pub struct SearchForm {
 }
 
 impl SearchForm {
-    /// The archive to search too, when the box is ticked; a clear error when this server
-    /// has none (a link from another server, say).
-    fn archive(&self, st: &AppState) -> Result<Option<Arc<dyn ArchiveStore>>, PanelError> {
-        match (given(&self.archive).is_some(), &st.archive) {
+    /// The archive to search too, when the box is ticked (auditors and admins: reading
+    /// segments back is heavy work); a clear error when this server has none.
+    fn archive(
+        &self,
+        st: &AppState,
+        who: &Session,
+    ) -> Result<Option<Arc<dyn ArchiveStore>>, PanelError> {
+        let asked = given(&self.archive).is_some();
+        if asked && !who.may_export() {
+            return Err(PanelError::forbidden(
+                "Searching archived days",
+                &who.principal,
+            ));
+        }
+        match (asked, &st.archive) {
             (false, _) => Ok(None),
             (true, Some(archive)) => Ok(Some(archive.clone())),
             (true, None) => Err(PanelError::new(
@@ -157,7 +168,7 @@ pub async fn page(
     Query(f): Query<SearchForm>,
 ) -> Result<Response, PanelError> {
     let title = "Search";
-    let st_archive = st.archive.is_some();
+    let st_archive = st.archive.is_some() && who.may_export();
     if raw.as_deref().unwrap_or("").is_empty() {
         let body = html! {
             (form(&f, st_archive))
@@ -170,7 +181,7 @@ pub async fn page(
     }
     let tenant_key = st.keys.tenant_key(&who.log());
     let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
-    let archive = f.archive(&st)?;
+    let archive = f.archive(&st, &who)?;
     let archived = archive.is_some();
     let after = given(&f.cursor)
         .map(|c| {
@@ -273,7 +284,7 @@ pub async fn csv(
     }
     let tenant_key = st.keys.tenant_key(&who.log());
     let filter = f.filter(&st.keys.pii_policy(&who.log()), &tenant_key)?;
-    let archive = f.archive(&st)?;
+    let archive = f.archive(&st, &who)?;
     let (log, reader) = (who.log(), who.reader());
     Ok(stream_export(
         st,

@@ -61,6 +61,12 @@ pub async fn timeline(
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let id = task.clone();
     // Without an archive on this server, `archive=on` reads what there is: the hot store.
+    if q.archive.is_some() && !role.can_read(Role::Auditor) {
+        return Err(PanelError::forbidden(
+            "Reading archived days",
+            &who.principal,
+        ));
+    }
     let archive = q.archive.is_some().then(|| st.archive.clone()).flatten();
     let tl = blocking(move || {
         Ok(read_timeline(

@@ -77,15 +77,24 @@ pub struct PageParams {
 #[into_params(parameter_in = Query)]
 pub struct ArchiveParams {
     /// `true`: archived segments are read back, checked, and their matches merged in order
-    /// with the hot rows, as the CLI's `--include-archive`. Needs an archive configured.
+    /// with the hot rows, as the CLI's `--include-archive`. Needs an archive configured, and
+    /// an auditor or admin (reading segments back is heavy work).
     pub include_archive: Option<bool>,
 }
 
 impl ArchiveParams {
     /// The archive to read too, when asked for; an error naming the parameter when the
-    /// server has none.
-    fn archive(&self, st: &AppState) -> Result<Option<Arc<dyn ArchiveStore>>, ApiError> {
-        match (self.include_archive.unwrap_or(false), &st.archive) {
+    /// server has none, 403 below auditor.
+    fn archive(
+        &self,
+        st: &AppState,
+        who: &Principal,
+    ) -> Result<Option<Arc<dyn ArchiveStore>>, ApiError> {
+        let asked = self.include_archive.unwrap_or(false);
+        if asked {
+            who.require_read(Role::Auditor)?;
+        }
+        match (asked, &st.archive) {
             (false, _) => Ok(None),
             (true, Some(archive)) => Ok(Some(archive.clone())),
             (true, None) => Err(bad(
@@ -234,7 +243,7 @@ pub async fn list(
     Params(a): Params<ArchiveParams>,
 ) -> Result<Json<Page>, ApiError> {
     who.require_read(Role::Viewer)?;
-    let archive = a.archive(&st)?;
+    let archive = a.archive(&st, &who)?;
     let tenant_key = st.keys.tenant_key(who.log());
     let filter = f.to_filter(&st.keys.pii_policy(who.log()), &tenant_key)?;
     let limit = p.limit.unwrap_or(50);
@@ -305,7 +314,7 @@ pub async fn timeline(
     Params(a): Params<ArchiveParams>,
 ) -> Result<Json<Value>, ApiError> {
     who.require_read(Role::Viewer)?;
-    let archive = a.archive(&st)?;
+    let archive = a.archive(&st, &who)?;
     let (log, reader, role) = (who.log().to_owned(), reader(&who), who.role);
     let tl = blocking(move || {
         Ok(read_timeline(
@@ -392,7 +401,7 @@ pub async fn export_events(
     Params(a): Params<ArchiveParams>,
 ) -> Result<Response, ApiError> {
     who.require_read(Role::Auditor)?;
-    let archive = a.archive(&st)?;
+    let archive = a.archive(&st, &who)?;
     let format = match e.format.as_str() {
         "csv" => Format::Csv,
         "ndjson" => Format::Ndjson,

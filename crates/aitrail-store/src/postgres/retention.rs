@@ -247,6 +247,27 @@ pub fn retired_event<C: GenericClient>(
     .transpose()
 }
 
+/// The retired entries with these event ids (one query; ids that are not UUIDs match none).
+pub fn retired_events<C: GenericClient>(
+    c: &mut C,
+    log_id: i32,
+    event_ids: &[String],
+) -> Result<Vec<Retired>> {
+    let ids: Vec<Uuid> = event_ids
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    c.query(
+        &format!(
+            "SELECT {RETIRED_COLUMNS} FROM aitrail.retired WHERE log_id = $1 AND event_id = ANY($2)"
+        ),
+        &[&log_id, &ids],
+    )?
+    .iter()
+    .map(retired_row)
+    .collect()
+}
+
 /// Leaf hashes of retired seqs in `from..to` (those there are).
 pub fn retired_leaves<C: GenericClient>(
     c: &mut C,
