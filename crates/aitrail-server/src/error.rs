@@ -82,6 +82,9 @@ impl From<aitrail_store::StoreError> for ApiError {
             aitrail_store::StoreError::NotFound(what) => {
                 ApiError::not_found(format!("not found: {what}"))
             }
+            e @ aitrail_store::StoreError::MissingArchive(_) => {
+                ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string())
+            }
             e @ aitrail_store::StoreError::Refused(_) => {
                 ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string())
             }

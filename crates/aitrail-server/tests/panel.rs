@@ -582,6 +582,7 @@ async fn archived_days_are_searched_when_asked() {
     assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
 
     // With one: the box, the archived events, their task page and the CSV.
+    let archive_objects = archive.clone();
     api.state.archive = Some(archive);
     let mut b = Browser::new(&api);
     b.sign_in(&token).await;
@@ -601,6 +602,18 @@ async fn archived_days_are_searched_when_asked() {
     let csv = b.get("/search.csv?task=old-task&archive=on").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.body.matches(",old-task,").count(), 2, "{}", csv.body);
+
+    // A segment gone from the archive: the API says which, as a bad gateway, not a 404.
+    let key = "default/segments/2019-03-01-0.seg.gz";
+    archive_objects.objects.lock().unwrap().remove(key);
+    let (s, body) = api
+        .get(
+            Some(&token),
+            "/v1/events?task=old-task&include_archive=true",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.to_string().contains(key), "{body}");
 
     // A viewer is offered no box and may not read the archive.
     let mut v = Browser::new(&api);

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A retention step that could not be done; what was already written is named.
     #[error("retention: {0}")]
     Retention(String),
+    /// An archived segment a read needs is not in the archive (deleted behind aitrail's
+    /// back, or the archive is unreachable as configured).
+    #[error("{0}")]
+    MissingArchive(String),
     /// A request the store refuses as it stands (a hold released twice, for example).
     #[error("{0}")]
     Refused(String),

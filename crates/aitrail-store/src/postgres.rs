@@ -1044,12 +1044,18 @@ impl Store for PgStore {
 
     /// A session advisory lock on a connection of its own (not the pool's): it is released
     /// when the guard drops the connection, or when the process dies.
-    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+    fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
         let mut conn = conn::connect(&self.pool.config)?;
-        conn.client.execute(
-            "SELECT pg_advisory_lock(hashtextextended('aitrail retention', 0))",
-            &[],
-        )?;
+        let key = "hashtextextended('aitrail retention', 0)";
+        let taken: bool = conn
+            .client
+            .query_one(&format!("SELECT pg_try_advisory_lock({key})"), &[])?
+            .try_get(0)?;
+        if !taken {
+            waiting();
+            conn.client
+                .execute(&format!("SELECT pg_advisory_lock({key})"), &[])?;
+        }
         Ok(Box::new(conn.client))
     }
 

@@ -965,8 +965,8 @@ pub fn archived_rows(
         let opened = match open_segment(store, archive, log, &seg)? {
             Ok(Some(o)) => o,
             Ok(None) => {
-                return Err(StoreError::NotFound(format!(
-                    "archive segment {} (seqs {} to {}) in {}",
+                return Err(StoreError::MissingArchive(format!(
+                    "archive segment {} (seqs {} to {}) is not in {}; `aitrail verify` reports it",
                     seg.key,
                     seg.first_seq,
                     seg.end_seq - 1,
@@ -1054,8 +1054,8 @@ pub fn archived_entry(
     }
     match open_segment(store, archive, log, seg)? {
         Ok(Some(opened)) => Ok(opened.entries.into_iter().find(|e| e.seq == retired.seq)),
-        Ok(None) => Err(StoreError::NotFound(format!(
-            "archive segment {} (seqs {} to {}) in {}",
+        Ok(None) => Err(StoreError::MissingArchive(format!(
+            "archive segment {} (seqs {} to {}) is not in {}; `aitrail verify` reports it",
             seg.key,
             seg.first_seq,
             seg.end_seq - 1,
@@ -1238,8 +1238,8 @@ impl Store for WithArchive<'_> {
     fn release_hold(&self, log: &str, release: &Release) -> Result<()> {
         self.store.release_hold(log, release)
     }
-    fn retention_lock(&self) -> Result<Box<dyn Send>> {
-        self.store.retention_lock()
+    fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
+        self.store.retention_lock(waiting)
     }
 }
 

@@ -863,21 +863,29 @@ impl Store for SqliteStore {
 
     /// An exclusive lock (flock) on `<store file>.retention-lock` beside the store: released
     /// when the guard closes the file, or when the process dies.
-    fn retention_lock(&self) -> Result<Box<dyn Send>> {
+    fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
         let mut path = self.path.clone().into_os_string();
         path.push(".retention-lock");
-        let locked = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .and_then(|file| file.lock().map(|()| file));
-        let file = locked.map_err(|e| {
+        let failed = |e: std::io::Error| {
             StoreError::Retention(format!(
                 "taking the retention lock {}: {e}",
                 std::path::Path::new(&path).display()
             ))
-        })?;
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(failed)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
         Ok(Box::new(file))
     }
 

@@ -192,6 +192,7 @@ pub trait Store: Send + Sync {
     fn release_hold(&self, log: &str, release: &crate::retention::Release) -> Result<()>;
     /// Waits for the store's retention lock and holds it until the guard is dropped, so
     /// retention runs (`aitrail retention run`, `serve`'s schedule, in any process) take
-    /// turns: two at once would plan the same work and both record an expiry.
-    fn retention_lock(&self) -> Result<Box<dyn Send>>;
+    /// turns: two at once would plan the same work and both record an expiry. Calls
+    /// `waiting` once, before it waits, when another run holds the lock.
+    fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>>;
 }

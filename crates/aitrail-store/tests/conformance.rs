@@ -848,8 +848,8 @@ impl Store for Instrumented {
     fn release_hold(&self, log: &str, r: &retention::Release) -> Result<()> {
         self.inner.release_hold(log, r)
     }
-    fn retention_lock(&self) -> Result<Box<dyn Send>> {
-        self.inner.retention_lock()
+    fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
+        self.inner.retention_lock(waiting)
     }
     fn subject_keys(
         &self,

@@ -574,24 +574,33 @@ fn a_recent_day_is_read_once(store: Arc<dyn Store>) {
 /// Two stores on one database, as two processes: the second's retention run waits for the
 /// first's to end (`Store::retention_lock`), so they never plan the same work.
 fn retention_runs_take_turns(first: &dyn Store, second: Arc<dyn Store>) {
-    let held = first.retention_lock().unwrap();
+    let mut free = || panic!("nobody holds the lock yet");
+    let held = first.retention_lock(&mut free).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
-        let turn = second.retention_lock().unwrap();
-        tx.send(()).unwrap();
+        let told = tx.clone();
+        let turn = second
+            .retention_lock(&mut || told.send("waiting").unwrap())
+            .unwrap();
+        tx.send("turn").unwrap();
         drop(turn);
     });
+    let wait = std::time::Duration::from_secs(60);
+    assert_eq!(rx.recv_timeout(wait), Ok("waiting"), "told it waits");
     assert!(
         rx.recv_timeout(std::time::Duration::from_millis(500))
             .is_err(),
         "the second run did not wait for the first"
     );
     drop(held);
-    rx.recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the second run gets its turn once the first ends");
+    assert_eq!(
+        rx.recv_timeout(wait),
+        Ok("turn"),
+        "the second run gets its turn once the first ends"
+    );
     waiter.join().unwrap();
-    // And the lock can be taken again afterwards.
-    drop(first.retention_lock().unwrap());
+    // And the lock can be taken again afterwards, without waiting.
+    drop(first.retention_lock(&mut free).unwrap());
 }
 
 mod sqlite {

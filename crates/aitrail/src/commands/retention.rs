@@ -87,7 +87,9 @@ fn run_all(
     let _turn = if dry_run {
         None
     } else {
-        Some(store.retention_lock()?)
+        Some(store.retention_lock(&mut || {
+            eprintln!("retention: waiting for another retention run (serve's, or another aitrail) to finish");
+        })?)
     };
     let now = now_micros();
     let mut outcomes = Vec::new();
