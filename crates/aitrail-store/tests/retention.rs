@@ -116,6 +116,28 @@ fn setup(store: &Arc<dyn Store>) -> (Arc<AtomicI64>, Sequencer, Signer) {
     )
 }
 
+/// Plans retention of the log at `now` under `policy` and carries it out.
+fn plan_and_run(
+    store: &Arc<dyn Store>,
+    seq: &Sequencer,
+    signer: &Signer,
+    archive: &dyn ArchiveStore,
+    policy: &Policy,
+    now: i64,
+) -> retention::Plan {
+    let ctx = Context {
+        store: store.as_ref(),
+        sequencer: seq,
+        archive,
+        signer,
+        policy,
+        now,
+    };
+    let plan = retention::plan(store.as_ref(), LOG, policy, now).unwrap();
+    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
+    plan
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
@@ -402,17 +424,8 @@ fn the_head_survives_archiving_everything(store: Arc<dyn Store>) {
     let policy = Policy::default();
     let now = at("2026-11-29T12:00:00Z");
     clock.store(at("2026-11-29T11:00:00Z"), Ordering::SeqCst);
-    let ctx = Context {
-        store: store.as_ref(),
-        sequencer: &seq,
-        archive: &archive,
-        signer: &signer,
-        policy: &policy,
-        now,
-    };
-    let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
+    let plan = plan_and_run(&store, &seq, &signer, &archive, &policy, now);
     assert_eq!(plan.moves.len(), 1);
-    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
     let head = store.head(LOG).unwrap();
     assert_eq!(
         head.size, 3,
@@ -449,16 +462,7 @@ fn a_forged_expiry_is_reported(store: Arc<dyn Store>) {
     let archive = MemoryArchive::default();
     let policy = Policy::default();
     let now = at("2026-11-29T12:00:00Z");
-    let ctx = Context {
-        store: store.as_ref(),
-        sequencer: &seq,
-        archive: &archive,
-        signer: &signer,
-        policy: &policy,
-        now,
-    };
-    let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
-    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
+    plan_and_run(&store, &seq, &signer, &archive, &policy, now);
     // The run's own audit.retention event (archived) is at seq 1: name it as the expiry's.
     store
         .add_expiry(
@@ -524,17 +528,8 @@ fn a_recent_day_is_read_once(store: Arc<dyn Store>) {
         hot_days: 0,
         ..Policy::default()
     };
-    let ctx = Context {
-        store: store.as_ref(),
-        sequencer: &seq,
-        archive: &archive,
-        signer: &signer,
-        policy: &policy,
-        now,
-    };
-    let plan = retention::plan(store.as_ref(), LOG, &policy, now).unwrap();
+    let plan = plan_and_run(&store, &seq, &signer, &archive, &policy, now);
     assert_eq!(plan.moves.len(), 1);
-    retention::run(&ctx, &plan, &mut |_| {}).unwrap();
     let with = WithArchive {
         store: store.as_ref(),
         archive: &archive,
