@@ -32,7 +32,7 @@ use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{GenericClient, IsolationLevel, Row, Transaction};
 use aitrail_core::merkle::Hash;
-use conn::{connect, lock, prepared, Conn, Pool};
+use conn::{connect, lock, prepared, Conn, Pool, Pooled};
 use copy::CopyBuffer;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex};
@@ -50,6 +50,9 @@ pub use scratch::{display_url, ScratchDatabase};
 pub const AHEAD_DAYS: i64 = 7;
 /// Partitions are extended when fewer than this many days ahead remain.
 const REFRESH_DAYS: i64 = 2;
+/// A streamed group of at least twice this many events goes to two connections' COPYs (in
+/// halves), besides the keys on the log's own connection (see `EntriesTx`).
+const SPLIT_HALF_MIN: usize = 1024;
 const DAY_MICROS: i64 = 86_400_000_000;
 /// Rows fetched per round trip by scans and queries.
 const FETCH_ROWS: i32 = 1024;
@@ -90,6 +93,12 @@ const ENTRY_AT: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, cha
 /// Every partition: only when the key's day did not hold the row (tampering).
 const ENTRY_ANY_DAY: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 ORDER BY recorded_at LIMIT 1";
 const HEAD_AT: &str = "SELECT chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at = $3";
+/// The first entry after the head, on the head's day or later: one whose key never
+/// committed (see `EntriesTx`).
+const KEYLESS_NEXT: &str =
+    "SELECT 1 FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1";
+/// The keys of every entry from the head on (`repair_keys`).
+const KEYS_REPAIR: &str = "INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) SELECT log_id, seq, event_id, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 const HEAD_ANY_DAY: &str = "SELECT seq, chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
 const SCAN: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 ORDER BY seq";
 const LEAVES_IN_DAYS: &str = "SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND seq < $3 AND recorded_at >= $4 AND recorded_at <= $5 ORDER BY seq";
@@ -195,17 +204,35 @@ fn push_entries(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Res
     Ok(())
 }
 
-/// Encodes the keys of `entries` (unique (log, seq) and (log, event id) over all partitions).
-fn push_keys(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Result<()> {
+/// One row of `entry_keys`: event id, seq, recorded_at.
+type Key = (Uuid, i64, Micros);
+
+fn collect_keys(keys: &mut Vec<Key>, entries: &[NewEntry]) -> Result<()> {
     for e in entries {
-        copy.push(&[
-            &log_id,
-            &seq_param(e.seq)?,
-            &event_uuid(&e.event_id)?,
-            &Micros(e.recorded_at),
-        ])?;
+        keys.push((
+            event_uuid(&e.event_id)?,
+            seq_param(e.seq)?,
+            Micros(e.recorded_at),
+        ));
     }
     Ok(())
+}
+
+/// Encodes `keys` (unique (log, seq) and (log, event id) over all partitions) in event-id
+/// order: the server then inserts them into the event-id index in one sweep instead of at
+/// random places, which costs its backend about a fifth less (BENCHMARKS.md).
+fn push_keys(copy: &mut CopyBuffer, log_id: i32, mut keys: Vec<Key>) -> Result<()> {
+    keys.sort_unstable_by_key(|k| k.0);
+    for (id, seq, at) in keys {
+        copy.push(&[&log_id, &seq, &id, &at])?;
+    }
+    Ok(())
+}
+
+fn push_keys_of(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Result<()> {
+    let mut keys = Vec::with_capacity(entries.len());
+    collect_keys(&mut keys, entries)?;
+    push_keys(copy, log_id, keys)
 }
 
 /// The binary COPY statement of entry rows into `table`.
@@ -230,7 +257,7 @@ pub fn copy_entries(
 /// Writes the keys of `entries` into `aitrail.entry_keys` in one binary COPY inside `tx`.
 pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<u64> {
     let mut copy = CopyBuffer::new(KEY_TYPES);
-    push_keys(&mut copy, log_id, entries)?;
+    push_keys_of(&mut copy, log_id, entries)?;
     copy.send(tx, COPY_KEYS).map_err(insert_error)
 }
 
@@ -577,9 +604,17 @@ impl PgStore {
             store: self,
             missing_day,
             pending: None,
+            entries_txs: Vec::new(),
         };
         f(&mut ptx)?;
         ptx.flush()?;
+        // A group streamed on other connections: its entries commit first, in seq order, then
+        // the keys with the lock (see `EntriesTx`).
+        let sides = std::mem::take(&mut ptx.entries_txs);
+        drop(ptx);
+        for side in sides {
+            side.commit()?;
+        }
         tx.commit()?;
         lock(&self.log_ids).insert(log.to_owned(), log_id);
         Ok(())
@@ -601,15 +636,90 @@ impl PgStore {
 }
 
 /// An open append transaction on one log.
-struct PgTx<'a, 't> {
+struct PgTx<'a, 't, 's> {
     tx: &'a mut Transaction<'t>,
     cache: &'a mut Cache,
     log_id: i32,
-    store: &'a PgStore,
+    store: &'s PgStore,
     /// Set when a row's day has no partition yet: `append` creates it and tries again.
     missing_day: &'a mut Option<i64>,
     /// Rows inserted but not sent yet: the whole group commit goes in one COPY per table.
     pending: Option<Pending>,
+    /// A streamed group's entries and nodes, sent on other connections, not committed yet,
+    /// in seq order.
+    entries_txs: Vec<EntriesTx<'s>>,
+}
+
+/// A transaction on another connection holding part of a streamed group commit's entries
+/// and their Merkle nodes, while the log's own transaction (which holds its lock) takes the
+/// keys. A single COPY keeps one server backend, one core, busy; a large group goes out as
+/// two halves on two of these plus the keys on the log's connection, so the server stores
+/// them at once on three backends, and the keys' index work (the random event-id index, the
+/// price of idempotency across partitions) no longer follows the entries'. Without a free
+/// connection in the pool the group goes on the log's connection alone, as before.
+///
+/// Commit order keeps the keys the authority on what is recorded: the halves commit first,
+/// in seq order, then the keys with the lock, so a key never names a missing entry. Should
+/// the process die (or a later commit fail) in between, entries stand without keys: a seq
+/// prefix of the group, chained and with its nodes (a node goes with the half holding its
+/// last leaf), never acknowledged. The next append on the log finds them under the lock
+/// (`repair_keys`) and writes their keys, and a client resending the group gets the
+/// original receipts. Until then the head and reads by seq or id stop at the last key
+/// (search and verify read the entries themselves).
+struct EntriesTx<'a> {
+    conn: Pooled<'a>,
+    open: bool,
+}
+
+impl<'a> EntriesTx<'a> {
+    /// Its commit does not wait for the disk: the keys' commit, sent only once this one
+    /// returned, comes later in the write-ahead log, and waiting for it makes both durable
+    /// (one flush per group commit, as on one connection). Should the server stop before
+    /// that flush, the entries are lost or stand without keys, never acknowledged either way.
+    fn begin(mut conn: Pooled<'a>) -> Result<EntriesTx<'a>> {
+        conn.client.batch_execute(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
+        )?;
+        Ok(EntriesTx { conn, open: true })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.conn.client.batch_execute("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Drop for EntriesTx<'_> {
+    fn drop(&mut self) {
+        if self.open && self.conn.client.batch_execute("ROLLBACK").is_err() {
+            // Its state is unknown: it must not go back to the pool inside a transaction.
+            self.conn.close();
+        }
+    }
+}
+
+/// Writes the keys of entries a split group commit stored but whose keys never committed
+/// (see `EntriesTx`), under the log's lock; returns how many.
+fn repair_keys(
+    tx: &mut Transaction<'_>,
+    cache: &mut Cache,
+    log_id: i32,
+    head: &Head,
+) -> Result<u64> {
+    let next = seq_param(head.size)?;
+    let since = Micros(head.recorded_at);
+    let stmt = prepared(tx, cache, KEYLESS_NEXT)?;
+    if tx.query_opt(&stmt, &[&log_id, &next, &since])?.is_none() {
+        return Ok(0);
+    }
+    let stmt = prepared(tx, cache, KEYS_REPAIR)?;
+    tx.execute(&stmt, &[&log_id, &next, &since]).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "entries from seq {next} have no keys, and writing them failed: {}",
+            conn::describe(&e)
+        ))
+    })
 }
 
 /// What a group commit inserted so far, encoded for COPY.
@@ -619,7 +729,7 @@ struct Pending {
     nodes: Vec<Node>,
 }
 
-impl PgTx<'_, '_> {
+impl PgTx<'_, '_, '_> {
     /// Sends what was inserted: keys first, so a stored event id or seq is refused before
     /// the entries go out; then the entries; then the nodes. Runs before any read inside the
     /// transaction and before the commit, so reads always see every insert.
@@ -635,20 +745,28 @@ impl PgTx<'_, '_> {
             let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
             p.entries.send(self.tx, &stmt)?;
         }
-        if !p.nodes.is_empty() {
-            let levels: Vec<i32> = p.nodes.iter().map(|n| n.level as i32).collect();
-            let idx = p
-                .nodes
-                .iter()
-                .map(|n| seq_param(n.index))
-                .collect::<Result<Vec<i64>>>()?;
-            let hashes: Vec<&[u8]> = p.nodes.iter().map(|n| &n.hash[..]).collect();
-            let stmt = prepared(self.tx, self.cache, NODES_INSERT)?;
-            self.tx
-                .execute(&stmt, &[&self.log_id, &levels, &idx, &hashes])?;
-        }
-        Ok(())
+        insert_nodes(self.tx, self.cache, self.log_id, &p.nodes)
     }
+}
+
+fn insert_nodes<C: GenericClient>(
+    c: &mut C,
+    cache: &mut Cache,
+    log_id: i32,
+    nodes: &[Node],
+) -> Result<()> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let levels: Vec<i32> = nodes.iter().map(|n| n.level as i32).collect();
+    let idx = nodes
+        .iter()
+        .map(|n| seq_param(n.index))
+        .collect::<Result<Vec<i64>>>()?;
+    let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.hash[..]).collect();
+    let stmt = prepared(c, cache, NODES_INSERT)?;
+    c.execute(&stmt, &[&log_id, &levels, &idx, &hashes])?;
+    Ok(())
 }
 
 /// Refuses rows for a day without a known partition (`append` creates it and redoes the
@@ -667,28 +785,122 @@ fn check_days(store: &PgStore, missing_day: &mut Option<i64>, entries: &[NewEntr
     Ok(())
 }
 
-impl PgTx<'_, '_> {
-    /// The entries of every chunk streamed into one COPY as they come, so the server stores
-    /// the first rows while the client still hashes the later ones; then the keys (one
-    /// COPY: a stored event id or seq is refused there and rolls everything back) and the
-    /// nodes.
-    fn stream(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+impl<'s> PgTx<'_, '_, 's> {
+    /// The entries of every chunk streamed into COPYs as they come (`EntriesTx`), so the
+    /// server stores the first rows while the client still hashes the later ones; then the
+    /// keys (one COPY: a stored event id or seq is refused there and rolls everything back)
+    /// and the nodes.
+    fn stream(&mut self, events: usize, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
         self.flush()?;
-        let log_id = self.log_id;
-        let mut keys = CopyBuffer::new(KEY_TYPES);
-        let mut nodes = Vec::new();
-        let mut entries = CopyBuffer::new(ENTRY_TYPES);
-        let Some(mut chunk) = next() else {
+        let Some(chunk) = next() else {
             return Ok(());
         };
         // Refused before the COPY opens (a group's rows share one recorded_at).
         check_days(self.store, self.missing_day, &chunk.0)?;
+        let store: &'s PgStore = self.store;
+        let wanted = if events >= 2 * SPLIT_HALF_MIN { 2 } else { 1 };
+        let sides: Vec<Pooled<'s>> = if self.entries_txs.is_empty() {
+            std::iter::from_fn(|| store.pool.try_get())
+                .take(wanted)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if sides.is_empty() {
+            return self.stream_one(chunk, next);
+        }
+        let first = chunk.0.first().map_or(0, |e| e.seq);
+        self.stream_split(sides, first + (events / 2) as u64, chunk, next)
+    }
+
+    /// The entries and nodes into transactions on other connections (two, the first taking
+    /// the seqs below `half`, when there are two), the keys into this one, all at once (see
+    /// `EntriesTx`). Nothing commits here.
+    fn stream_split(
+        &mut self,
+        sides: Vec<Pooled<'s>>,
+        half: u64,
+        mut chunk: Chunk,
+        next: &mut dyn FnMut() -> Option<Chunk>,
+    ) -> Result<()> {
+        let log_id = self.log_id;
+        let mut sides = sides
+            .into_iter()
+            .map(EntriesTx::begin)
+            .collect::<Result<Vec<_>>>()?;
+        // Where each side's seqs end: the first side's at `half` when there are two.
+        let ends: Vec<u64> = match sides.len() {
+            1 => vec![u64::MAX],
+            _ => vec![half, u64::MAX],
+        };
+        let mut keys = Vec::new();
+        let mut nodes: Vec<Vec<Node>> = vec![Vec::new(); sides.len()];
+        let mut copies = sides
+            .iter_mut()
+            .map(|side| {
+                let Conn { client, cache } = &mut *side.conn;
+                let stmt = prepared(client, cache, COPY_ENTRIES)?;
+                Ok((client.copy_in(&stmt)?, CopyBuffer::new(ENTRY_TYPES)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        loop {
+            check_days(self.store, self.missing_day, &chunk.0)?;
+            collect_keys(&mut keys, &chunk.0)?;
+            let mut rest = &chunk.0[..];
+            for ((writer, rows), end) in copies.iter_mut().zip(&ends) {
+                let (mine, later) = rest.split_at(rest.partition_point(|e| e.seq < *end));
+                rest = later;
+                if !mine.is_empty() {
+                    push_entries(rows, log_id, mine)?;
+                    rows.send_part(writer)?;
+                }
+            }
+            // A node goes with the side holding its last leaf: a side that commits alone
+            // (see `EntriesTx`) never holds a node over leaves it lacks.
+            for node in chunk.1.drain(..) {
+                let last_leaf = ((node.index + 1) << node.level) - 1;
+                let side = ends.iter().position(|end| last_leaf < *end).unwrap_or(0);
+                nodes[side].push(node);
+            }
+            match next() {
+                Some(c) => chunk = c,
+                None => break,
+            }
+        }
+        // The keys in one sorted COPY while the entries' backends still work through their
+        // backlog; a stored event id or seq is refused here, before anything commits.
+        let mut key_rows = CopyBuffer::new(KEY_TYPES);
+        push_keys(&mut key_rows, log_id, keys)?;
+        let key_stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
+        key_rows.send(self.tx, &key_stmt).map_err(insert_error)?;
+        for (writer, rows) in copies {
+            rows.finish_parts(writer)?;
+        }
+        for (side, nodes) in sides.iter_mut().zip(&nodes) {
+            let Conn { client, cache } = &mut *side.conn;
+            insert_nodes(client, cache, log_id, nodes)?;
+        }
+        self.entries_txs = sides;
+        Ok(())
+    }
+
+    /// The group on this connection alone: the entries streamed into one COPY, then the keys
+    /// and the nodes.
+    fn stream_one(
+        &mut self,
+        mut chunk: Chunk,
+        next: &mut dyn FnMut() -> Option<Chunk>,
+    ) -> Result<()> {
+        let log_id = self.log_id;
+        let mut keys = Vec::new();
+        let mut nodes = Vec::new();
+        let mut entries = CopyBuffer::new(ENTRY_TYPES);
         let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
         let mut writer = self.tx.copy_in(&stmt)?;
         loop {
             check_days(self.store, self.missing_day, &chunk.0)?;
             push_entries(&mut entries, log_id, &chunk.0)?;
-            push_keys(&mut keys, log_id, &chunk.0)?;
+            collect_keys(&mut keys, &chunk.0)?;
             nodes.append(&mut chunk.1);
             entries.send_part(&mut writer)?;
             match next() {
@@ -697,8 +909,10 @@ impl PgTx<'_, '_> {
             }
         }
         entries.finish_parts(writer)?;
+        let mut key_rows = CopyBuffer::new(KEY_TYPES);
+        push_keys(&mut key_rows, log_id, keys)?;
         self.pending = Some(Pending {
-            keys,
+            keys: key_rows,
             entries: CopyBuffer::new(ENTRY_TYPES),
             nodes,
         });
@@ -706,16 +920,20 @@ impl PgTx<'_, '_> {
     }
 }
 
-impl NodeRows for PgTx<'_, '_> {
+impl NodeRows for PgTx<'_, '_, '_> {
     fn hashes(&mut self, level: u32, from: u64, to: u64) -> Result<Vec<Hash>> {
         self.flush()?;
         hash_rows(self.tx, self.cache, self.log_id, level, from, to)
     }
 }
 
-impl AppendTx for PgTx<'_, '_> {
+impl AppendTx for PgTx<'_, '_, '_> {
     fn head(&mut self) -> Result<Head> {
         self.flush()?;
+        let head = head_of(self.tx, self.cache, self.log_id)?;
+        if repair_keys(self.tx, self.cache, self.log_id, &head)? == 0 {
+            return Ok(head);
+        }
         head_of(self.tx, self.cache, self.log_id)
     }
 
@@ -737,14 +955,14 @@ impl AppendTx for PgTx<'_, '_> {
             entries: CopyBuffer::new(ENTRY_TYPES),
             nodes: Vec::new(),
         });
-        push_keys(&mut p.keys, log_id, entries)?;
+        push_keys_of(&mut p.keys, log_id, entries)?;
         push_entries(&mut p.entries, log_id, entries)?;
         p.nodes.extend_from_slice(nodes);
         Ok(())
     }
 
-    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
-        self.stream(next)
+    fn insert_all(&mut self, events: usize, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.stream(events, next)
     }
 }
 

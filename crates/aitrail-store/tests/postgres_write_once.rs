@@ -92,7 +92,7 @@ fn append_with(
                 Some(n) => {
                     let mut chunks = rows.chunks(n);
                     let mut nodes = Some(nodes.clone());
-                    tx.insert_all(&mut || {
+                    tx.insert_all(rows.len(), &mut || {
                         // The nodes ride with the first chunk; the store writes them last.
                         chunks
                             .next()
@@ -356,6 +356,72 @@ fn a_streamed_group_gets_its_partition_and_is_refused_a_stored_id() {
     assert!(partitions(&mut raw).contains(&partition_of(today + 60)));
     assert!(verify(store.as_ref()).ok);
     assert_eq!(store.head(LOG).unwrap().size, 70);
+}
+
+/// A large group commit goes to three connections (its entries in two halves, the keys on
+/// the log's own), and its entries commit before its keys. Should the process die between
+/// those commits, the entries stand without keys: the next append on the log gives them
+/// their keys, so nothing is lost, repeated or forked, and a resend gets its receipts.
+#[test]
+fn entries_left_without_keys_are_completed_by_the_next_append() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let seq = Sequencer::new(store.clone());
+    let first = append_new(&seq, LOG, events(0, 1000));
+    let group = events(1000, 3000);
+    let receipts = append_new(&seq, LOG, group.clone());
+    assert_eq!(receipts.last().unwrap().seq, 3999);
+    log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    assert!(verify(store.as_ref()).ok, "both halves and their nodes");
+
+    // The process died after the group's entries committed, before its keys did.
+    let mut su = pg::raw(&db);
+    su.batch_execute(
+        "ALTER TABLE aitrail.entry_keys DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.entry_keys WHERE seq >= 1000; \
+         ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete",
+    )
+    .unwrap();
+    assert_eq!(
+        store.head(LOG).unwrap().size,
+        1000,
+        "readers see the log up to its last key"
+    );
+    let report = verify(store.as_ref());
+    assert!(report.ok && report.entries == 4000, "{report:?}");
+
+    // The client never had its receipts and sends the group again, with more events.
+    let seq = Sequencer::new(store.clone());
+    let mut resent = group[1200..1300].to_vec();
+    resent.extend(events(4000, 50));
+    let out = seq.append(LOG, resent).unwrap();
+    for (i, o) in out[..100].iter().enumerate() {
+        assert_eq!(
+            *o,
+            aitrail_store::sequencer::Outcome::Duplicate(receipts[1200 + i].clone())
+        );
+    }
+    let appended: Vec<u64> = out[100..].iter().map(|o| o.receipt().seq).collect();
+    assert_eq!(appended, (4000..4050).collect::<Vec<_>>());
+    assert_eq!(store.head(LOG).unwrap().size, 4050);
+    let keys: i64 = su
+        .query_one("SELECT count(DISTINCT seq) FROM aitrail.entry_keys", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 4050);
+    let entries = all_entries(store.as_ref(), LOG);
+    let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (0..4050).collect::<Vec<_>>(), "no gap, no repeat");
+    log::checkpoint(store.as_ref(), LOG, &signer(), now() + 1).unwrap();
+    assert!(verify(store.as_ref()).ok);
+    assert_eq!(
+        store
+            .entry_by_id(LOG, &first[10].id.to_string())
+            .unwrap()
+            .map(|e| e.seq),
+        Some(10)
+    );
 }
 
 #[test]

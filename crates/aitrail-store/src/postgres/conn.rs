@@ -152,6 +152,40 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// A connection only if one is idle or may be opened now; never waits (a caller that
+    /// already holds one and waited for a second could deadlock with others doing the same).
+    pub(crate) fn try_get(&self) -> Option<Pooled<'_>> {
+        let mut state = lock(&self.state);
+        while let Some(conn) = state.0.pop() {
+            if conn.client.is_closed() {
+                state.1 -= 1;
+                continue;
+            }
+            return Some(Pooled {
+                pool: self,
+                conn: Some(conn),
+            });
+        }
+        if state.1 >= POOL_SIZE {
+            return None;
+        }
+        state.1 += 1;
+        drop(state);
+        match connect(&self.config) {
+            Ok(conn) => Some(Pooled {
+                pool: self,
+                conn: Some(conn),
+            }),
+            Err(_) => {
+                lock(&self.state).1 -= 1;
+                self.freed.notify_one();
+                None
+            }
+        }
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         let idle = std::mem::take(&mut lock(&self.state).0);
@@ -169,6 +203,13 @@ impl Drop for Pool {
 pub(crate) struct Pooled<'a> {
     pool: &'a Pool,
     conn: Option<Conn>,
+}
+
+impl Pooled<'_> {
+    /// Closes the connection instead of returning it to the pool (its state is unknown).
+    pub(crate) fn close(&mut self) {
+        drop(self.conn.take());
+    }
 }
 
 impl std::ops::Deref for Pooled<'_> {
