@@ -1,7 +1,8 @@
 //! The PostgreSQL backend: entries in `aitrail.entries`, partitioned by day of `recorded_at`
 //! with partitions created ahead; write-once (triggers refuse UPDATE, DELETE and TRUNCATE to
 //! everyone, the application role holds only SELECT and INSERT); appends by binary COPY in
-//! one transaction per group commit, serialised per log across processes by an advisory
+//! one transaction per group commit (a large one's entries in a second transaction that
+//! commits just before it: `EntriesTx`), serialised per log across processes by an advisory
 //! lock. Schema and migrations: `schema`; URLs and scratch databases: `scratch`.
 //!
 //! Like every backend it only stores: sequencing, hashing and verification stay above the
@@ -12,7 +13,8 @@
 //! A writer in another process that held the lock committed before releasing it, and every
 //! statement after the lock takes a fresh snapshot, so the head read is the latest: no fork,
 //! no gap, no repeated seq. `aitrail.entry_keys` enforces the same in the database itself
-//! (unique (log, seq) and (log, event id) over all partitions).
+//! (unique (log, seq) and (log, event id) over all partitions); entries a stop left without
+//! keys are keyed under the lock before the head is read (`repair_keys`).
 
 mod conn;
 mod copy;
@@ -50,9 +52,7 @@ pub use scratch::{display_url, ScratchDatabase};
 pub const AHEAD_DAYS: i64 = 7;
 /// Partitions are extended when fewer than this many days ahead remain.
 const REFRESH_DAYS: i64 = 2;
-/// A streamed group of at least twice this many events goes to two connections' COPYs (in
-/// halves), besides the keys on the log's own connection (see `EntriesTx`).
-const SPLIT_HALF_MIN: usize = 1024;
+
 const DAY_MICROS: i64 = 86_400_000_000;
 /// Rows fetched per round trip by scans and queries.
 const FETCH_ROWS: i32 = 1024;
@@ -77,7 +77,21 @@ fn now_micros() -> i64 {
 /// Read by `stored_entry`.
 pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_hash, chain_hash";
 
-const LOCK_LOG: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+/// The log's lock ($1: `aitrail log:NAME`), held to the end of the transaction; then a
+/// barrier on its second key ($2: `aitrail log entries:NAME`): it waits until every
+/// `EntriesTx` of an earlier append has ended (committed or rolled back) before the head
+/// is read.
+const LOCK_LOG: &str =
+    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
+    b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($2, 0)) FROM l) \
+    SELECT pg_advisory_unlock(hashtextextended($2, 0)) FROM b";
+/// An `EntriesTx` takes the second key shared ($1), then checks that the log's lock ($2) is
+/// still held by the append's own backend ($3): should that backend have gone (and with it
+/// the lock, to another writer), the side refuses to go on.
+const SIDE_LOCK: &str = "WITH s AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))), \
+    k AS (SELECT hashtextextended($2, 0) AS key FROM s) \
+    SELECT EXISTS (SELECT 1 FROM pg_locks, k WHERE locktype = 'advisory' AND pid = $3 AND granted \
+        AND objsubid = 1 AND classid = ((key >> 32) & 4294967295)::oid AND objid = (key & 4294967295)::oid)";
 const LOG_ID: &str = "SELECT id FROM aitrail.logs WHERE name = $1";
 const LOG_CREATE: &str =
     "INSERT INTO aitrail.logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id";
@@ -97,6 +111,11 @@ const HEAD_AT: &str = "SELECT chain_hash, recorded_at FROM aitrail.entries WHERE
 /// committed (see `EntriesTx`).
 const KEYLESS_NEXT: &str =
     "SELECT 1 FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1";
+/// The entries from the head on: how many, their seq range, the first one's hashes.
+const KEYLESS_RUN: &str = "SELECT count(*), count(DISTINCT seq), min(seq), max(seq), \
+    (SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1), \
+    (SELECT chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1) \
+    FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 /// The keys of every entry from the head on (`repair_keys`).
 const KEYS_REPAIR: &str = "INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) SELECT log_id, seq, event_id, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 const HEAD_ANY_DAY: &str = "SELECT seq, chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
@@ -536,7 +555,7 @@ impl PgStore {
     /// Creates the partitions of days `first..=last` that are missing (on `conn`, outside
     /// any transaction of the caller's).
     fn ensure_days(&self, conn: &mut Conn, first: i64, last: i64) -> Result<()> {
-        let Conn { client, cache } = conn;
+        let Conn { client, cache, .. } = conn;
         let stmt = prepared(client, cache, schema::ENSURE_PARTITIONS)?;
         let days = |d: i64| {
             i32::try_from(d)
@@ -577,22 +596,26 @@ impl PgStore {
         missing_day: &mut Option<i64>,
     ) -> Result<()> {
         let known = lock(&self.log_ids).get(log).copied();
-        let Conn { client, cache } = conn;
+        let Conn { client, cache, pid } = conn;
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()?;
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
-        tx.execute(&stmt, &[&format!("aitrail log:{log}")])?;
-        let log_id = match known {
-            Some(id) => id,
+        let lock_key = format!("aitrail log:{log}");
+        let side_key = format!("aitrail log entries:{log}");
+        tx.execute(&stmt, &[&lock_key, &side_key])?;
+        // A log created in this transaction keeps its group on this connection: entries of
+        // a second one would outlive a rollback of the log's row.
+        let (log_id, new_log) = match known {
+            Some(id) => (id, false),
             None => {
                 let stmt = prepared(&mut tx, cache, LOG_CREATE)?;
                 match tx.query_opt(&stmt, &[&log])? {
-                    Some(row) => row.try_get(0)?,
+                    Some(row) => (row.try_get(0)?, true),
                     None => {
                         let stmt = prepared(&mut tx, cache, LOG_ID)?;
-                        tx.query_one(&stmt, &[&log])?.try_get(0)?
+                        (tx.query_one(&stmt, &[&log])?.try_get(0)?, false)
                     }
                 }
             }
@@ -604,16 +627,21 @@ impl PgStore {
             store: self,
             missing_day,
             pending: None,
-            entries_txs: Vec::new(),
+            entries_tx: None,
+            side: (!new_log).then_some(SideLock {
+                pid: *pid,
+                lock_key: &lock_key,
+                side_key: &side_key,
+            }),
         };
         f(&mut ptx)?;
         ptx.flush()?;
-        // A group streamed on other connections: its entries commit first, in seq order, then
-        // the keys with the lock (see `EntriesTx`).
-        let sides = std::mem::take(&mut ptx.entries_txs);
+        // A group streamed on a second connection: its entries commit first, then the keys
+        // with the lock (see `EntriesTx`).
+        let entries = ptx.entries_tx.take();
         drop(ptx);
-        for side in sides {
-            side.commit()?;
+        if let Some(entries) = entries {
+            entries.commit()?;
         }
         tx.commit()?;
         lock(&self.log_ids).insert(log.to_owned(), log_id);
@@ -623,7 +651,7 @@ impl PgStore {
     /// Runs `f` in a REPEATABLE READ, READ ONLY transaction: one snapshot for all its reads.
     fn read<T>(&self, f: impl FnOnce(&mut Transaction<'_>, &mut Cache) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -645,27 +673,39 @@ struct PgTx<'a, 't, 's> {
     missing_day: &'a mut Option<i64>,
     /// Rows inserted but not sent yet: the whole group commit goes in one COPY per table.
     pending: Option<Pending>,
-    /// A streamed group's entries and nodes, sent on other connections, not committed yet,
-    /// in seq order.
-    entries_txs: Vec<EntriesTx<'s>>,
+    /// A streamed group's entries and nodes, sent on a second connection, not committed yet.
+    entries_tx: Option<EntriesTx<'s>>,
+    /// What a second connection needs to join this append; None: the group stays here.
+    side: Option<SideLock<'a>>,
 }
 
-/// A transaction on another connection holding part of a streamed group commit's entries
-/// and their Merkle nodes, while the log's own transaction (which holds its lock) takes the
-/// keys. A single COPY keeps one server backend, one core, busy; a large group goes out as
-/// two halves on two of these plus the keys on the log's connection, so the server stores
-/// them at once on three backends, and the keys' index work (the random event-id index, the
-/// price of idempotency across partitions) no longer follows the entries'. Without a free
-/// connection in the pool the group goes on the log's connection alone, as before.
+/// The append's backend and the log's lock keys (see `LOCK_LOG`, `SIDE_LOCK`).
+struct SideLock<'a> {
+    pid: i32,
+    lock_key: &'a str,
+    side_key: &'a str,
+}
+
+/// A transaction on a second connection holding a streamed group commit's entries and their
+/// Merkle nodes, while the log's own transaction (which holds its lock) takes the keys. One
+/// COPY keeps one server backend, one core, busy; with the entries on one backend and the
+/// keys on another, the keys' index work (the random event-id index, the price of
+/// idempotency across partitions) runs beside the entries' instead of after it. Without a
+/// free connection in the pool, or for a log created by this append, the group goes on the
+/// log's connection alone, as before.
 ///
-/// Commit order keeps the keys the authority on what is recorded: the halves commit first,
-/// in seq order, then the keys with the lock, so a key never names a missing entry. Should
-/// the process die (or a later commit fail) in between, entries stand without keys: a seq
-/// prefix of the group, chained and with its nodes (a node goes with the half holding its
-/// last leaf), never acknowledged. The next append on the log finds them under the lock
-/// (`repair_keys`) and writes their keys, and a client resending the group gets the
-/// original receipts. Until then the head and reads by seq or id stop at the last key
-/// (search and verify read the entries themselves).
+/// Commit order keeps the keys the authority on what is recorded: the entries commit first,
+/// then the keys with the lock, so a key never names a missing entry. Should the process die
+/// (or the keys' commit fail) in between, the whole group stands without keys, chained and
+/// with its nodes, never acknowledged, as if the acknowledgement alone had been lost. The
+/// next append on the log finds it under the lock (`repair_keys`) and writes its keys, and
+/// a client resending the group gets the original receipts. Until then the head and reads
+/// by seq or id stop at the last key (search and verify read the entries themselves).
+///
+/// Should the append's own backend go (and its lock with it) while this transaction is
+/// open, the next writer must not read the head before this one has ended: each side holds
+/// the log's second advisory key shared, which the next writer waits for (`LOCK_LOG`), and
+/// refuses to start unless the append's backend still holds the log's lock (`SIDE_LOCK`).
 struct EntriesTx<'a> {
     conn: Pooled<'a>,
     open: bool,
@@ -676,11 +716,22 @@ impl<'a> EntriesTx<'a> {
     /// returned, comes later in the write-ahead log, and waiting for it makes both durable
     /// (one flush per group commit, as on one connection). Should the server stop before
     /// that flush, the entries are lost or stand without keys, never acknowledged either way.
-    fn begin(mut conn: Pooled<'a>) -> Result<EntriesTx<'a>> {
-        conn.client.batch_execute(
+    fn begin(conn: Pooled<'a>, lock: &SideLock<'_>) -> Result<EntriesTx<'a>> {
+        let mut side = EntriesTx { conn, open: true };
+        let Conn { client, cache, .. } = &mut *side.conn;
+        client.batch_execute(
             "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
         )?;
-        Ok(EntriesTx { conn, open: true })
+        let stmt = prepared(client, cache, SIDE_LOCK)?;
+        let held: bool = client
+            .query_one(&stmt, &[&lock.side_key, &lock.lock_key, &lock.pid])?
+            .try_get(0)?;
+        if !held {
+            return Err(StoreError::Commit(
+                "the append's connection lost the log's lock; its group was not written".into(),
+            ));
+        }
+        Ok(side)
     }
 
     fn commit(mut self) -> Result<()> {
@@ -713,13 +764,28 @@ fn repair_keys(
     if tx.query_opt(&stmt, &[&log_id, &next, &since])?.is_none() {
         return Ok(0);
     }
+    // Only a run that continues the log: seqs from the head on, each once, no gap, the
+    // first chained to the head (verify checks the rest, as for every entry).
+    let stmt = prepared(tx, cache, KEYLESS_RUN)?;
+    let run = tx.query_one(&stmt, &[&log_id, &next, &since])?;
+    let (rows, distinct): (i64, i64) = (run.try_get(0)?, run.try_get(1)?);
+    let (first, last): (Option<i64>, Option<i64>) = (run.try_get(2)?, run.try_get(3)?);
+    let (leaf, chain): (Option<Vec<u8>>, Option<Vec<u8>>) = (run.try_get(4)?, run.try_get(5)?);
+    let continues = match (leaf, chain) {
+        (Some(leaf), Some(chain)) => {
+            aitrail_core::chain::chain_hash(&head.chain_hash, &to_hash(&leaf)) == to_hash(&chain)
+        }
+        _ => false,
+    };
+    if rows != distinct || first != Some(next) || last != Some(next + rows - 1) || !continues {
+        return Err(StoreError::Corrupt(format!(
+            "{rows} entries from seq {next} have no keys and do not continue the log \
+             (seqs {first:?} to {last:?}, {distinct} distinct, chained to the head: {continues}); \
+             run aitrail verify"
+        )));
+    }
     let stmt = prepared(tx, cache, KEYS_REPAIR)?;
-    tx.execute(&stmt, &[&log_id, &next, &since]).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "entries from seq {next} have no keys, and writing them failed: {}",
-            conn::describe(&e)
-        ))
-    })
+    Ok(tx.execute(&stmt, &[&log_id, &next, &since])?)
 }
 
 /// What a group commit inserted so far, encoded for COPY.
@@ -786,11 +852,11 @@ fn check_days(store: &PgStore, missing_day: &mut Option<i64>, entries: &[NewEntr
 }
 
 impl<'s> PgTx<'_, '_, 's> {
-    /// The entries of every chunk streamed into COPYs as they come (`EntriesTx`), so the
+    /// The entries of every chunk streamed into one COPY as they come (`EntriesTx`), so the
     /// server stores the first rows while the client still hashes the later ones; then the
     /// keys (one COPY: a stored event id or seq is refused there and rolls everything back)
     /// and the nodes.
-    fn stream(&mut self, events: usize, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+    fn stream(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
         self.flush()?;
         let Some(chunk) = next() else {
             return Ok(());
@@ -798,89 +864,56 @@ impl<'s> PgTx<'_, '_, 's> {
         // Refused before the COPY opens (a group's rows share one recorded_at).
         check_days(self.store, self.missing_day, &chunk.0)?;
         let store: &'s PgStore = self.store;
-        let wanted = if events >= 2 * SPLIT_HALF_MIN { 2 } else { 1 };
-        let sides: Vec<Pooled<'s>> = if self.entries_txs.is_empty() {
-            std::iter::from_fn(|| store.pool.try_get())
-                .take(wanted)
-                .collect()
-        } else {
-            Vec::new()
+        let side = match (&self.side, self.entries_tx.is_none()) {
+            (Some(lock), true) => store
+                .pool
+                .try_get()
+                .map(|conn| EntriesTx::begin(conn, lock)),
+            _ => None,
         };
-        if sides.is_empty() {
-            return self.stream_one(chunk, next);
+        match side {
+            Some(Ok(side)) => self.stream_split(side, chunk, next),
+            // A connection that cannot begin (a lost lock, a server that closed it) leaves
+            // the group to this one; `EntriesTx` rolls back or closes it on drop.
+            Some(Err(_)) | None => self.stream_one(chunk, next),
         }
-        let first = chunk.0.first().map_or(0, |e| e.seq);
-        self.stream_split(sides, first + (events / 2) as u64, chunk, next)
     }
 
-    /// The entries and nodes into transactions on other connections (two, the first taking
-    /// the seqs below `half`, when there are two), the keys into this one, all at once (see
+    /// The entries and nodes into `side`, the keys into this transaction, both at once (see
     /// `EntriesTx`). Nothing commits here.
     fn stream_split(
         &mut self,
-        sides: Vec<Pooled<'s>>,
-        half: u64,
+        mut side: EntriesTx<'s>,
         mut chunk: Chunk,
         next: &mut dyn FnMut() -> Option<Chunk>,
     ) -> Result<()> {
         let log_id = self.log_id;
-        let mut sides = sides
-            .into_iter()
-            .map(EntriesTx::begin)
-            .collect::<Result<Vec<_>>>()?;
-        // Where each side's seqs end: the first side's at `half` when there are two.
-        let ends: Vec<u64> = match sides.len() {
-            1 => vec![u64::MAX],
-            _ => vec![half, u64::MAX],
-        };
         let mut keys = Vec::new();
-        let mut nodes: Vec<Vec<Node>> = vec![Vec::new(); sides.len()];
-        let mut copies = sides
-            .iter_mut()
-            .map(|side| {
-                let Conn { client, cache } = &mut *side.conn;
-                let stmt = prepared(client, cache, COPY_ENTRIES)?;
-                Ok((client.copy_in(&stmt)?, CopyBuffer::new(ENTRY_TYPES)))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut entries = CopyBuffer::new(ENTRY_TYPES);
+        let mut nodes = Vec::new();
+        let Conn { client, cache, .. } = &mut *side.conn;
+        let stmt = prepared(client, cache, COPY_ENTRIES)?;
+        let mut writer = client.copy_in(&stmt)?;
         loop {
             check_days(self.store, self.missing_day, &chunk.0)?;
+            push_entries(&mut entries, log_id, &chunk.0)?;
             collect_keys(&mut keys, &chunk.0)?;
-            let mut rest = &chunk.0[..];
-            for ((writer, rows), end) in copies.iter_mut().zip(&ends) {
-                let (mine, later) = rest.split_at(rest.partition_point(|e| e.seq < *end));
-                rest = later;
-                if !mine.is_empty() {
-                    push_entries(rows, log_id, mine)?;
-                    rows.send_part(writer)?;
-                }
-            }
-            // A node goes with the side holding its last leaf: a side that commits alone
-            // (see `EntriesTx`) never holds a node over leaves it lacks.
-            for node in chunk.1.drain(..) {
-                let last_leaf = ((node.index + 1) << node.level) - 1;
-                let side = ends.iter().position(|end| last_leaf < *end).unwrap_or(0);
-                nodes[side].push(node);
-            }
+            nodes.append(&mut chunk.1);
+            entries.send_part(&mut writer)?;
             match next() {
                 Some(c) => chunk = c,
                 None => break,
             }
         }
-        // The keys in one sorted COPY while the entries' backends still work through their
+        // The keys in one sorted COPY while the entries' backend still works through its
         // backlog; a stored event id or seq is refused here, before anything commits.
         let mut key_rows = CopyBuffer::new(KEY_TYPES);
         push_keys(&mut key_rows, log_id, keys)?;
         let key_stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
         key_rows.send(self.tx, &key_stmt).map_err(insert_error)?;
-        for (writer, rows) in copies {
-            rows.finish_parts(writer)?;
-        }
-        for (side, nodes) in sides.iter_mut().zip(&nodes) {
-            let Conn { client, cache } = &mut *side.conn;
-            insert_nodes(client, cache, log_id, nodes)?;
-        }
-        self.entries_txs = sides;
+        entries.finish_parts(writer)?;
+        insert_nodes(client, cache, log_id, &nodes)?;
+        self.entries_tx = Some(side);
         Ok(())
     }
 
@@ -961,8 +994,8 @@ impl AppendTx for PgTx<'_, '_, '_> {
         Ok(())
     }
 
-    fn insert_all(&mut self, events: usize, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
-        self.stream(events, next)
+    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+        self.stream(next)
     }
 }
 
@@ -1011,7 +1044,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(Head::default());
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         head_of(client, cache, log_id)
     }
 
@@ -1029,7 +1062,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(None);
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         entry_by_seq(client, cache, log_id, seq)
     }
 
@@ -1038,7 +1071,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(None);
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         Ok(
             entries_by_ids(client, cache, log_id, &[event_id.to_owned()])?
                 .into_iter()
@@ -1124,7 +1157,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(Vec::new());
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let stmt = prepared(client, cache, NODES_ALL)?;
         client
             .query(&stmt, &[&log_id])?
@@ -1151,7 +1184,7 @@ impl Store for PgStore {
         let log_id = self
             .log_id(&mut conn, log)?
             .ok_or_else(|| StoreError::NotFound(format!("log {log:?}")))?;
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let mut tx = client.transaction()?;
         let stmt = prepared(&mut tx, cache, CHECKPOINT_INSERT)?;
         tx.execute(
@@ -1282,7 +1315,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(Vec::new());
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let stmt = prepared(client, cache, CHECKPOINTS)?;
         client
             .query(&stmt, &[&log_id])?
@@ -1297,7 +1330,7 @@ impl Store for PgStore {
         let Some(log_id) = self.log_id(&mut conn, log)? else {
             return Ok(None);
         };
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let stmt = prepared(client, cache, CHECKPOINT_LATEST)?;
         client
             .query_opt(&stmt, &[&log_id])?

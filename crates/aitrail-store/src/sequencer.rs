@@ -370,7 +370,7 @@ fn group_commit(
                     .map_err(|_| StoreError::Commit("insert stopped".into()))
             })
         });
-        let inserted = tx.insert_all(count, &mut || chunks.recv().ok());
+        let inserted = tx.insert_all(&mut || chunks.recv().ok());
         drop(chunks);
         let built = builder
             .join()

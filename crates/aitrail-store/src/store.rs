@@ -93,11 +93,10 @@ pub trait AppendTx: NodeRows {
     /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
     /// Writes every chunk `next` yields (until None), in order, as `insert` would each of
-    /// them; `events` is how many entries they hold in all. `next` may block while a chunk
-    /// is being built, so a backend may send the first chunks while later ones are still
-    /// being hashed (PostgreSQL streams them into COPYs on several connections at once).
-    fn insert_all(&mut self, events: usize, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
-        let _ = events;
+    /// them. `next` may block while a chunk is being built, so a backend may send the first
+    /// chunks while later ones are still being hashed (PostgreSQL streams them into one COPY,
+    /// on a second connection). Nothing reads in the transaction after it.
+    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
         while let Some((entries, nodes)) = next() {
             self.insert(&entries, &nodes)?;
         }

@@ -92,7 +92,7 @@ fn append_with(
                 Some(n) => {
                     let mut chunks = rows.chunks(n);
                     let mut nodes = Some(nodes.clone());
-                    tx.insert_all(rows.len(), &mut || {
+                    tx.insert_all(&mut || {
                         // The nodes ride with the first chunk; the store writes them last.
                         chunks
                             .next()
@@ -358,7 +358,7 @@ fn a_streamed_group_gets_its_partition_and_is_refused_a_stored_id() {
     assert_eq!(store.head(LOG).unwrap().size, 70);
 }
 
-/// A large group commit goes to three connections (its entries in two halves, the keys on
+/// A large group commit goes to two connections (its entries on a second one, the keys on
 /// the log's own), and its entries commit before its keys. Should the process die between
 /// those commits, the entries stand without keys: the next append on the log gives them
 /// their keys, so nothing is lost, repeated or forked, and a resend gets its receipts.
@@ -373,7 +373,7 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
     let receipts = append_new(&seq, LOG, group.clone());
     assert_eq!(receipts.last().unwrap().seq, 3999);
     log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
-    assert!(verify(store.as_ref()).ok, "both halves and their nodes");
+    assert!(verify(store.as_ref()).ok, "the entries and their nodes");
 
     // The process died after the group's entries committed, before its keys did.
     let mut su = pg::raw(&db);
@@ -422,6 +422,37 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
             .map(|e| e.seq),
         Some(10)
     );
+}
+
+/// Keyless entries that do not continue the log (altered, or written around aitrail) are
+/// not given keys: the append refuses, names the seq and points at verify.
+#[test]
+fn keyless_entries_that_do_not_continue_the_log_are_refused() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 100));
+    append_new(&seq, LOG, events(100, 1500));
+    let mut su = pg::raw(&db);
+    su.batch_execute(
+        "ALTER TABLE aitrail.entry_keys DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.entry_keys WHERE seq >= 100; \
+         ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete; \
+         ALTER TABLE aitrail.entries DISABLE TRIGGER refuse_update_delete; \
+         UPDATE aitrail.entries SET chain_hash = sha256(chain_hash) WHERE seq = 100; \
+         ALTER TABLE aitrail.entries ENABLE TRIGGER refuse_update_delete",
+    )
+    .unwrap();
+    let err = Sequencer::new(store.clone())
+        .append(LOG, events(2000, 5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("from seq 100 have no keys and do not continue the log"),
+        "{err}"
+    );
+    assert_eq!(store.head(LOG).unwrap().size, 100, "nothing was keyed");
 }
 
 #[test]

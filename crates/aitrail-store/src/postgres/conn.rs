@@ -84,6 +84,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Conn {
     pub(crate) client: Client,
     pub(crate) cache: HashMap<&'static str, Statement>,
+    /// The server process behind it (`pg_backend_pid()`).
+    pub(crate) pid: i32,
 }
 
 /// `sql` prepared once per connection.
@@ -104,9 +106,13 @@ pub(crate) fn connect(config: &Config) -> Result<Conn> {
     let mut client = config.connect(NoTls)?;
     // Acknowledge a commit only once it is durable, whatever the server's default.
     client.batch_execute("SET synchronous_commit = on")?;
+    let pid = client
+        .query_one("SELECT pg_backend_pid()", &[])?
+        .try_get(0)?;
     Ok(Conn {
         client,
         cache: HashMap::new(),
+        pid,
     })
 }
 

@@ -8,8 +8,10 @@
 //! Uniqueness across partitions: PostgreSQL only enforces a unique index on a partitioned
 //! table when it includes the partition key (`recorded_at`), which (log, seq) and
 //! (log, event id) do not. So `aitrail.entry_keys`, an unpartitioned table of 36-byte rows
-//! written in the same transaction as the entries, carries both unique keys for the whole
-//! log: the database itself refuses a repeated seq (a fork) or event id, whatever the day.
+//! written with the entries (in the same transaction, or for a large group in the log's
+//! transaction committed right after the entries', see `postgres::EntriesTx`), carries both
+//! unique keys for the whole log: the database itself refuses a repeated seq (a fork) or
+//! event id, whatever the day.
 
 use crate::error::{Result, StoreError};
 use ::postgres::Client;
@@ -43,10 +45,23 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "retention: segments, retired hashes, expiries, legal holds, drop_retired_day",
         sql: super::retention::V4,
     },
+    Migration {
+        version: 5,
+        name: "entries may commit before their keys (large group commits on two connections)",
+        sql: V5,
+    },
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
+
+/// No table changes: the version says that a large group commit's entries may now commit
+/// just before its keys, on another connection, and that every append first gives keys to
+/// entries left without them (`repair_keys`). A build that does not know this must not
+/// write here: it would write the seqs of such entries a second time.
+const V5: &str = "COMMENT ON TABLE aitrail.entry_keys IS \
+'The keys of every entry. A large group commit''s entries commit just before its keys; \
+entries left without keys by a stop in between are given them by the next append on the log.'";
 
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[

@@ -62,7 +62,7 @@ impl TokenStore for PgStore {
              FROM aitrail.tokens t LEFT JOIN aitrail.token_revocations r ON r.token_id = t.id \
              WHERE t.hash = $1 AND r.revoked_at IS NULL";
         let mut conn = self.pool.get()?;
-        let Conn { client, cache } = &mut *conn;
+        let Conn { client, cache, .. } = &mut *conn;
         let stmt = prepared(client, cache, FIND)?;
         client
             .query_opt(&stmt, &[&hash])?
