@@ -464,6 +464,8 @@ pub struct PgStore {
     log_ids: Mutex<HashMap<String, i32>>,
     /// Days (since 1970-01-01) known to have a partition.
     covered: Mutex<BTreeSet<i64>>,
+    /// Group commits whose entries went on a second connection (`EntriesTx`).
+    two_connection_groups: std::sync::atomic::AtomicU64,
 }
 
 /// What `PgStore::init` did.
@@ -476,6 +478,13 @@ pub struct InitReport {
 }
 
 impl PgStore {
+    /// How many group commits this store sent on two connections (see `EntriesTx`); the
+    /// others went on one.
+    pub fn two_connection_groups(&self) -> u64 {
+        self.two_connection_groups
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Brings the schema of the database at `url` up to date (versioned, idempotent
     /// migrations), creates today's partitions and those ahead, and, when `app_role` is given,
     /// creates that role (when the connected user may) and grants it SELECT and INSERT only.
@@ -518,6 +527,7 @@ impl PgStore {
             },
             log_ids: Mutex::new(HashMap::new()),
             covered: Mutex::new(BTreeSet::new()),
+            two_connection_groups: Default::default(),
         };
         {
             let mut conn = store.pool.get()?;
@@ -640,10 +650,15 @@ impl PgStore {
         // with the lock (see `EntriesTx`).
         let entries = ptx.entries_tx.take();
         drop(ptx);
+        let split = entries.is_some();
         if let Some(entries) = entries {
             entries.commit()?;
         }
         tx.commit()?;
+        if split {
+            self.two_connection_groups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         lock(&self.log_ids).insert(log.to_owned(), log_id);
         Ok(())
     }

@@ -368,10 +368,17 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
         return;
     };
     let seq = Sequencer::new(store.clone());
-    let first = append_new(&seq, LOG, events(0, 1000));
-    let group = events(1000, 3000);
+    // A large group that creates its log stays on one connection.
+    let first = append_new(&seq, LOG, events(0, 2000));
+    assert_eq!(store.two_connection_groups(), 0);
+    let group = events(2000, 3000);
     let receipts = append_new(&seq, LOG, group.clone());
-    assert_eq!(receipts.last().unwrap().seq, 3999);
+    assert_eq!(receipts.last().unwrap().seq, 4999);
+    assert_eq!(
+        store.two_connection_groups(),
+        1,
+        "the entries on a second connection"
+    );
     log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
     assert!(verify(store.as_ref()).ok, "the entries and their nodes");
 
@@ -379,22 +386,22 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
     let mut su = pg::raw(&db);
     su.batch_execute(
         "ALTER TABLE aitrail.entry_keys DISABLE TRIGGER refuse_update_delete; \
-         DELETE FROM aitrail.entry_keys WHERE seq >= 1000; \
+         DELETE FROM aitrail.entry_keys WHERE seq >= 2000; \
          ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete",
     )
     .unwrap();
     assert_eq!(
         store.head(LOG).unwrap().size,
-        1000,
+        2000,
         "readers see the log up to its last key"
     );
     let report = verify(store.as_ref());
-    assert!(report.ok && report.entries == 4000, "{report:?}");
+    assert!(report.ok && report.entries == 5000, "{report:?}");
 
     // The client never had its receipts and sends the group again, with more events.
     let seq = Sequencer::new(store.clone());
     let mut resent = group[1200..1300].to_vec();
-    resent.extend(events(4000, 50));
+    resent.extend(events(5000, 50));
     let out = seq.append(LOG, resent).unwrap();
     for (i, o) in out[..100].iter().enumerate() {
         assert_eq!(
@@ -403,16 +410,16 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
         );
     }
     let appended: Vec<u64> = out[100..].iter().map(|o| o.receipt().seq).collect();
-    assert_eq!(appended, (4000..4050).collect::<Vec<_>>());
-    assert_eq!(store.head(LOG).unwrap().size, 4050);
+    assert_eq!(appended, (5000..5050).collect::<Vec<_>>());
+    assert_eq!(store.head(LOG).unwrap().size, 5050);
     let keys: i64 = su
         .query_one("SELECT count(DISTINCT seq) FROM aitrail.entry_keys", &[])
         .unwrap()
         .get(0);
-    assert_eq!(keys, 4050);
+    assert_eq!(keys, 5050);
     let entries = all_entries(store.as_ref(), LOG);
     let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (0..4050).collect::<Vec<_>>(), "no gap, no repeat");
+    assert_eq!(seqs, (0..5050).collect::<Vec<_>>(), "no gap, no repeat");
     log::checkpoint(store.as_ref(), LOG, &signer(), now() + 1).unwrap();
     assert!(verify(store.as_ref()).ok);
     assert_eq!(
