@@ -32,7 +32,7 @@ use crate::store::{
 };
 use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
-use ::postgres::{GenericClient, IsolationLevel, Row, Transaction};
+use ::postgres::{CopyInWriter, GenericClient, IsolationLevel, Row, Transaction};
 use aitrail_core::merkle::Hash;
 use conn::{connect, lock, prepared, Conn, Pool, Pooled};
 use copy::CopyBuffer;
@@ -899,27 +899,23 @@ impl<'s> PgTx<'_, '_, 's> {
     fn stream_split(
         &mut self,
         mut side: EntriesTx<'s>,
-        mut chunk: Chunk,
+        chunk: Chunk,
         next: &mut dyn FnMut() -> Option<Chunk>,
     ) -> Result<()> {
         let log_id = self.log_id;
-        let mut keys = Vec::new();
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
-        let mut nodes = Vec::new();
         let Conn { client, cache, .. } = &mut *side.conn;
         let stmt = prepared(client, cache, COPY_ENTRIES)?;
         let mut writer = client.copy_in(&stmt)?;
-        loop {
-            check_days(self.store, self.missing_day, &chunk.0)?;
-            push_entries(&mut entries, log_id, &chunk.0)?;
-            collect_keys(&mut keys, &chunk.0)?;
-            nodes.append(&mut chunk.1);
-            entries.send_part(&mut writer)?;
-            match next() {
-                Some(c) => chunk = c,
-                None => break,
-            }
-        }
+        let (keys, nodes) = stream_chunks(
+            self.store,
+            self.missing_day,
+            log_id,
+            &mut writer,
+            &mut entries,
+            chunk,
+            next,
+        )?;
         // The keys in one sorted COPY while the entries' backend still works through its
         // backlog; a stored event id or seq is refused here, before anything commits.
         let mut key_rows = CopyBuffer::new(KEY_TYPES);
@@ -934,28 +930,20 @@ impl<'s> PgTx<'_, '_, 's> {
 
     /// The group on this connection alone: the entries streamed into one COPY, then the keys
     /// and the nodes.
-    fn stream_one(
-        &mut self,
-        mut chunk: Chunk,
-        next: &mut dyn FnMut() -> Option<Chunk>,
-    ) -> Result<()> {
+    fn stream_one(&mut self, chunk: Chunk, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
         let log_id = self.log_id;
-        let mut keys = Vec::new();
-        let mut nodes = Vec::new();
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
         let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
         let mut writer = self.tx.copy_in(&stmt)?;
-        loop {
-            check_days(self.store, self.missing_day, &chunk.0)?;
-            push_entries(&mut entries, log_id, &chunk.0)?;
-            collect_keys(&mut keys, &chunk.0)?;
-            nodes.append(&mut chunk.1);
-            entries.send_part(&mut writer)?;
-            match next() {
-                Some(c) => chunk = c,
-                None => break,
-            }
-        }
+        let (keys, nodes) = stream_chunks(
+            self.store,
+            self.missing_day,
+            log_id,
+            &mut writer,
+            &mut entries,
+            chunk,
+            next,
+        )?;
         entries.finish_parts(writer)?;
         let mut key_rows = CopyBuffer::new(KEY_TYPES);
         push_keys(&mut key_rows, log_id, keys)?;
@@ -965,6 +953,31 @@ impl<'s> PgTx<'_, '_, 's> {
             nodes,
         });
         self.flush()
+    }
+}
+
+/// Sends the entries of `chunk` and of every later one into `writer` as they come; returns
+/// their keys and the nodes they complete.
+fn stream_chunks(
+    store: &PgStore,
+    missing_day: &mut Option<i64>,
+    log_id: i32,
+    writer: &mut CopyInWriter<'_>,
+    entries: &mut CopyBuffer,
+    mut chunk: Chunk,
+    next: &mut dyn FnMut() -> Option<Chunk>,
+) -> Result<(Vec<Key>, Vec<Node>)> {
+    let (mut keys, mut nodes) = (Vec::new(), Vec::new());
+    loop {
+        check_days(store, missing_day, &chunk.0)?;
+        push_entries(entries, log_id, &chunk.0)?;
+        collect_keys(&mut keys, &chunk.0)?;
+        nodes.append(&mut chunk.1);
+        entries.send_part(writer)?;
+        match next() {
+            Some(c) => chunk = c,
+            None => return Ok((keys, nodes)),
+        }
     }
 }
 

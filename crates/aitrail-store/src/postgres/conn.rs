@@ -124,7 +124,22 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
+    /// A connection: an idle one, a new one below `POOL_SIZE`, or the next one freed.
     pub(crate) fn get(&self) -> Result<Pooled<'_>> {
+        match self.acquire(true) {
+            Some(conn) => conn,
+            None => unreachable!("acquire waits when asked to"),
+        }
+    }
+
+    /// A connection only if one is idle or may be opened now; never waits (a caller that
+    /// already holds one and waited for a second could deadlock with others doing the same).
+    pub(crate) fn try_get(&self) -> Option<Pooled<'_>> {
+        self.acquire(false)?.ok()
+    }
+
+    /// None only when every connection is in use and `wait` is false.
+    fn acquire(&self, wait: bool) -> Option<Result<Pooled<'_>>> {
         let mut state = lock(&self.state);
         loop {
             if let Some(conn) = state.0.pop() {
@@ -132,19 +147,22 @@ impl Pool {
                     state.1 -= 1;
                     continue;
                 }
-                return Ok(Pooled {
+                return Some(Ok(Pooled {
                     pool: self,
                     conn: Some(conn),
-                });
+                }));
             }
             if state.1 < POOL_SIZE {
                 state.1 += 1;
                 break;
             }
+            if !wait {
+                return None;
+            }
             state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         drop(state);
-        match connect(&self.config) {
+        Some(match connect(&self.config) {
             Ok(conn) => Ok(Pooled {
                 pool: self,
                 conn: Some(conn),
@@ -154,41 +172,7 @@ impl Pool {
                 self.freed.notify_one();
                 Err(e)
             }
-        }
-    }
-}
-
-impl Pool {
-    /// A connection only if one is idle or may be opened now; never waits (a caller that
-    /// already holds one and waited for a second could deadlock with others doing the same).
-    pub(crate) fn try_get(&self) -> Option<Pooled<'_>> {
-        let mut state = lock(&self.state);
-        while let Some(conn) = state.0.pop() {
-            if conn.client.is_closed() {
-                state.1 -= 1;
-                continue;
-            }
-            return Some(Pooled {
-                pool: self,
-                conn: Some(conn),
-            });
-        }
-        if state.1 >= POOL_SIZE {
-            return None;
-        }
-        state.1 += 1;
-        drop(state);
-        match connect(&self.config) {
-            Ok(conn) => Some(Pooled {
-                pool: self,
-                conn: Some(conn),
-            }),
-            Err(_) => {
-                lock(&self.state).1 -= 1;
-                self.freed.notify_one();
-                None
-            }
-        }
+        })
     }
 }
 
