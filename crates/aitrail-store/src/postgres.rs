@@ -81,17 +81,22 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_
 /// barrier on its second key ($2: `aitrail log entries:NAME`): it waits until every
 /// `EntriesTx` of an earlier append has ended (committed or rolled back) before the head
 /// is read.
+/// The transaction may sit idle while a second connection streams (`EntriesTx`): no idle
+/// timeout of the server's may end it then.
 const LOCK_LOG: &str =
     "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
     b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($2, 0)) FROM l) \
-    SELECT pg_advisory_unlock(hashtextextended($2, 0)) FROM b";
+    SELECT pg_advisory_unlock(hashtextextended($2, 0)), \
+        set_config('idle_in_transaction_session_timeout', '0', true) FROM b";
 /// An `EntriesTx` takes the second key shared ($1), then checks that the log's lock ($2) is
 /// still held by the append's own backend ($3): should that backend have gone (and with it
 /// the lock, to another writer), the side refuses to go on.
-const SIDE_LOCK: &str = "WITH s AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))), \
-    k AS (SELECT hashtextextended($2, 0) AS key FROM s) \
-    SELECT EXISTS (SELECT 1 FROM pg_locks, k WHERE locktype = 'advisory' AND pid = $3 AND granted \
-        AND objsubid = 1 AND classid = ((key >> 32) & 4294967295)::oid AND objid = (key & 4294967295)::oid)";
+/// (pg_locks is read in the projection over `s`, so only once the shared lock is held.)
+const SIDE_LOCK: &str = "WITH s AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0)), \
+        hashtextextended($2, 0) AS key) \
+    SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.pid = $3 AND l.granted \
+        AND l.objsubid = 1 AND l.classid = ((s.key >> 32) & 4294967295)::oid \
+        AND l.objid = (s.key & 4294967295)::oid) FROM s";
 const LOG_ID: &str = "SELECT id FROM aitrail.logs WHERE name = $1";
 const LOG_CREATE: &str =
     "INSERT INTO aitrail.logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id";
@@ -643,8 +648,14 @@ impl PgStore {
                 lock_key: &lock_key,
                 side_key: &side_key,
             }),
+            failed: false,
         };
         f(&mut ptx)?;
+        if ptx.failed {
+            return Err(StoreError::Commit(
+                "a group's entries failed on their connection; nothing was written".into(),
+            ));
+        }
         ptx.flush()?;
         // A group streamed on a second connection: its entries commit first, then the keys
         // with the lock (see `EntriesTx`).
@@ -692,6 +703,8 @@ struct PgTx<'a, 't, 's> {
     entries_tx: Option<EntriesTx<'s>>,
     /// What a second connection needs to join this append; None: the group stays here.
     side: Option<SideLock<'a>>,
+    /// A streamed group failed on its second connection: this transaction must not commit.
+    failed: bool,
 }
 
 /// The append's backend and the log's lock keys (see `LOCK_LOG`, `SIDE_LOCK`).
@@ -762,6 +775,19 @@ impl Drop for EntriesTx<'_> {
             // Its state is unknown: it must not go back to the pool inside a transaction.
             self.conn.close();
         }
+    }
+}
+
+/// After a failed append: a cancel or timeout just as `LOCK_LOG`'s barrier was granted can
+/// leave that session lock held, which would stall every writer of the log; pooled
+/// connections hold no other session lock (retention's has a connection of its own).
+fn drop_session_locks(conn: &mut Pooled<'_>) {
+    if conn
+        .client
+        .batch_execute("SELECT pg_advisory_unlock_all()")
+        .is_err()
+    {
+        conn.close();
     }
 }
 
@@ -887,7 +913,12 @@ impl<'s> PgTx<'_, '_, 's> {
             _ => None,
         };
         match side {
-            Some(Ok(side)) => self.stream_split(side, chunk, next),
+            Some(Ok(side)) => {
+                let streamed = self.stream_split(side, chunk, next);
+                // Its keys may be in this transaction without their entries: never commit it.
+                self.failed |= streamed.is_err();
+                streamed
+            }
             // A connection that cannot begin (a lost lock, a server that closed it) leaves
             // the group to this one; `EntriesTx` rolls back or closes it on drop.
             Some(Err(_)) | None => self.stream_one(chunk, next),
@@ -1055,16 +1086,20 @@ impl Store for PgStore {
         self.ensure_ahead(now_micros())?;
         let mut conn = self.pool.get()?;
         let mut missing_day = None;
-        match self.append_once(&mut conn, log, f, &mut missing_day) {
-            // Rolled back; a day without a partition (a clock far ahead) is created, then
-            // the group commit is redone from the head.
-            Err(_) if missing_day.is_some() => {
-                let day = missing_day.take().unwrap_or_default();
-                self.ensure_days(&mut conn, day, day)?;
-                self.append_once(&mut conn, log, f, &mut missing_day)
-            }
-            other => other,
+        let mut out = self.append_once(&mut conn, log, f, &mut missing_day);
+        if out.is_err() {
+            drop_session_locks(&mut conn);
         }
+        // Rolled back; a day without a partition (a clock far ahead) is created, then the
+        // group commit is redone from the head.
+        if let (Err(_), Some(day)) = (&out, missing_day.take()) {
+            self.ensure_days(&mut conn, day, day)?;
+            out = self.append_once(&mut conn, log, f, &mut missing_day);
+            if out.is_err() {
+                drop_session_locks(&mut conn);
+            }
+        }
+        out
     }
 
     fn head(&self, log: &str) -> Result<Head> {

@@ -429,6 +429,13 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
             .map(|e| e.seq),
         Some(10)
     );
+
+    // The second connection finds the log's lock in pg_locks by the two halves of its key;
+    // this log's key has the high bit set (hashtextextended('aitrail log:d', 0) < 0).
+    append_new(&seq, "d", events(6000, 1100));
+    append_new(&seq, "d", events(7100, 1100));
+    assert_eq!(store.two_connection_groups(), 2);
+    assert!(verify_log(store.as_ref(), "d", None, &mut |_| {}).unwrap().ok);
 }
 
 /// Keyless entries that do not continue the log (altered, or written around aitrail) are
