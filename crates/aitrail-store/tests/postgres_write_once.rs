@@ -435,7 +435,11 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
     append_new(&seq, "d", events(6000, 1100));
     append_new(&seq, "d", events(7100, 1100));
     assert_eq!(store.two_connection_groups(), 2);
-    assert!(verify_log(store.as_ref(), "d", None, &mut |_| {}).unwrap().ok);
+    assert!(
+        verify_log(store.as_ref(), "d", None, &mut |_| {})
+            .unwrap()
+            .ok
+    );
 }
 
 /// Keyless entries that do not continue the log (altered, or written around aitrail) are
