@@ -244,7 +244,7 @@ fn collect_keys(keys: &mut Vec<Key>, entries: &[NewEntry]) -> Result<()> {
 
 /// Encodes `keys` (unique (log, seq) and (log, event id) over all partitions) in event-id
 /// order: the server then inserts them into the event-id index in one sweep instead of at
-/// random places, which costs its backend about a fifth less (BENCHMARKS.md).
+/// random places (kept on the bench's evidence, within its run-to-run noise: BENCHMARKS.md).
 fn push_keys(copy: &mut CopyBuffer, log_id: i32, mut keys: Vec<Key>) -> Result<()> {
     keys.sort_unstable_by_key(|k| k.0);
     for (id, seq, at) in keys {
