@@ -385,16 +385,20 @@ fn entry_by_seq<C: GenericClient>(
     entry_at(c, cache, log_id, seq, key.try_get(0)?)
 }
 
+/// The ids that are UUIDs (no stored event has any other).
+pub(crate) fn uuids(ids: &[String]) -> Vec<Uuid> {
+    ids.iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect()
+}
+
 fn entries_by_ids<C: GenericClient>(
     c: &mut C,
     cache: &mut Cache,
     log_id: i32,
     ids: &[String],
 ) -> Result<Vec<StoredEntry>> {
-    let uuids: Vec<Uuid> = ids
-        .iter()
-        .filter_map(|id| Uuid::parse_str(id).ok())
-        .collect();
+    let uuids = uuids(ids);
     if uuids.is_empty() {
         return Ok(Vec::new());
     }

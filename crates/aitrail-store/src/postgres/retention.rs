@@ -253,10 +253,7 @@ pub fn retired_events<C: GenericClient>(
     log_id: i32,
     event_ids: &[String],
 ) -> Result<Vec<Retired>> {
-    let ids: Vec<Uuid> = event_ids
-        .iter()
-        .filter_map(|id| Uuid::parse_str(id).ok())
-        .collect();
+    let ids = super::uuids(event_ids);
     c.query(
         &format!(
             "SELECT {RETIRED_COLUMNS} FROM aitrail.retired WHERE log_id = $1 AND event_id = ANY($2)"
