@@ -68,6 +68,17 @@ pub fn append_assigns_gapless_seqs(store: Arc<dyn Store>) {
         19,
         "an empty request writes nothing"
     );
+    // Events the caller shares: the sequencer has let go of them by the time it replies, so
+    // they are freed by the caller, never on the sequencer's thread.
+    let shared = Arc::new(events(19, 3));
+    let outcomes = seq.append_shared(LOG, Arc::clone(&shared)).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[0].receipt().seq, 19);
+    assert_eq!(
+        Arc::strong_count(&shared),
+        1,
+        "the sequencer keeps no reference to a request it answered"
+    );
 }
 
 /// A repeated id with the same content is answered with the original receipt, writing nothing,
