@@ -54,6 +54,7 @@ impl Outcome {
 /// its own before replying (`answer`), so the events are freed on the caller's thread, not
 /// between this log's group commits.
 struct Job {
+    /// Declared first: a job dropped unanswered also lets go of it before its reply.
     events: Arc<Vec<PreparedEvent>>,
     reply: SyncSender<Result<Vec<Outcome>>>,
 }
@@ -518,4 +519,35 @@ fn build(
             frontier,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_job_lets_go_of_its_events_before_it_replies() {
+        let events = Arc::new(Vec::new());
+        let (reply, answer) = mpsc::sync_channel(1);
+        // A full channel: the job's reply waits until the caller reads.
+        reply.send(Ok(Vec::new())).unwrap();
+        let job = Job {
+            events: Arc::clone(&events),
+            reply,
+        };
+        let replying = std::thread::spawn(move || job.answer(Ok(Vec::new())));
+        let since = Instant::now();
+        while Arc::strong_count(&events) > 1 {
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "the job still holds its events while its reply waits"
+            );
+            std::thread::yield_now();
+        }
+        for _ in 0..2 {
+            assert!(answer.recv().unwrap().unwrap().is_empty());
+        }
+        replying.join().unwrap();
+    }
 }

