@@ -352,3 +352,70 @@ async fn every_read_is_recorded_and_reviews_are_attested() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+/// The attributes of every `audit.accessed` entry, read from the store (not through the API,
+/// which would add records of its own).
+fn accesses(api: &Api) -> Vec<Value> {
+    let mut out = Vec::new();
+    let q = Query {
+        filter: Filter {
+            types: vec!["audit.accessed".into()],
+            ..Filter::default()
+        },
+        ..Query::default()
+    };
+    api.store
+        .query("default", &q, &mut |row| {
+            let r = aitrail_core::entry::Record::parse(&row.entry.entry).unwrap();
+            out.push(serde_json::to_value(&r.event).unwrap()["attributes"].clone());
+            Ok(true)
+        })
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn an_export_the_client_abandons_is_recorded_with_what_was_sent() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let api = Api::with_limit(64 << 20);
+    // Far more than the stream buffers between the reader and the client (about 1 MB).
+    pipeline(&api, 2000).await;
+    let total = api.entries("default");
+    let auditor = api.token(Role::Auditor, "default");
+    let req = Request::builder()
+        .uri("/v1/export?format=ndjson")
+        .header(header::AUTHORIZATION, format!("Bearer {auditor}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = aitrail_server::app(api.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
+    // The client goes away after the first chunk.
+    drop(body);
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen = accesses(&api);
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.len(), 1, "one record of the export: {seen:?}");
+    let a = &seen[0];
+    assert_eq!(a["action"], json!("export"));
+    assert_eq!(a["complete"], json!(false), "{a}");
+    let sent = a["results"].as_u64().unwrap();
+    assert!(
+        sent > 0 && sent < total,
+        "{sent} of {total} entries sent: {a}"
+    );
+}

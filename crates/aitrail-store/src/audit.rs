@@ -58,6 +58,34 @@ pub fn record_access(
     results: u64,
     task: Option<&str>,
 ) -> Result<Receipt> {
+    accessed(
+        seq,
+        log,
+        reader,
+        json!({"action": action, "query": asked, "results": results, "task": task}),
+    )
+}
+
+/// `record_access` for an export that stopped part way (its output failed, or its client went
+/// away): `sent` entries had been read and handed on, and the record says the export was not
+/// complete (`"complete": false` in its attributes).
+pub fn record_partial_export(
+    seq: &Sequencer,
+    log: &str,
+    reader: &Reader,
+    asked: Value,
+    sent: u64,
+    task: Option<&str>,
+) -> Result<Receipt> {
+    accessed(
+        seq,
+        log,
+        reader,
+        json!({"action": "export", "query": asked, "results": sent, "task": task, "complete": false}),
+    )
+}
+
+fn accessed(seq: &Sequencer, log: &str, reader: &Reader, attributes: Value) -> Result<Receipt> {
     append(
         seq,
         log,
@@ -66,7 +94,7 @@ pub fn record_access(
             "task_id": AUDIT_TASK,
             "occurred_at": format_time(now_micros()),
             "actor": {"kind": reader.kind, "id": reader.id, "role": reader.role},
-            "attributes": {"action": action, "query": asked, "results": results, "task": task}
+            "attributes": attributes
         }),
     )
 }

@@ -48,8 +48,10 @@ fn is_sealed(entry: &[u8]) -> bool {
     entry.windows(13).any(|w| w == b"{\"encrypted\":")
 }
 
-/// Streams every entry matching `query` to `out`; `progress(rows)` every 10,000 rows.
-/// Returns the number of rows written.
+/// Streams every entry matching `query` to `out`, calling `progress(rows)` after each row it
+/// hands to `out` (a display throttles it itself). Returns the number of rows written; when
+/// it fails part way, the last count given to `progress` is how many entries were read and
+/// handed on before the failure (a read is recorded even then: `audit::record_access`).
 pub fn export(
     store: &dyn Store,
     log: &str,
@@ -60,11 +62,6 @@ pub fn export(
     mut keyring: Option<&mut crate::keys::Keyring<'_>>,
 ) -> Result<u64> {
     let mut rows = 0u64;
-    let mut tick = |rows: u64| {
-        if rows.is_multiple_of(10_000) {
-            progress(rows);
-        }
-    };
     match format {
         Format::Csv => {
             out.write_all("\u{feff}".as_bytes()).map_err(io)?;
@@ -82,7 +79,7 @@ pub fn export(
                 }
                 .map_err(io)?;
                 rows += 1;
-                tick(rows);
+                progress(rows);
                 Ok(true)
             })?;
             w.flush().map_err(io)?;
@@ -105,7 +102,7 @@ pub fn export(
                     .and_then(|_| out.write_all(b"\n"))
                     .map_err(io)?;
                 rows += 1;
-                tick(rows);
+                progress(rows);
                 Ok(true)
             })?;
         }

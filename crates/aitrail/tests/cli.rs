@@ -475,6 +475,37 @@ fn serve_refuses_without_a_token_and_health_is_public() {
 // ---- search, timeline, export, review ----
 
 #[test]
+fn an_export_that_fails_part_way_is_recorded_as_incomplete() {
+    let t = Trail::new();
+    let out = t.run(&["demo", "--tasks", "20", "--seed", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // /dev/full takes the file but refuses every write (ENOSPC).
+    let out = t.run(&["export", "--format", "ndjson", "-o", "/dev/full"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("writing the export"),
+        "{}",
+        stderr(&out)
+    );
+    let audits = t.run(&[
+        "search",
+        "--type",
+        "audit.accessed",
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]);
+    let audits: Value = serde_json::from_slice(&audits.stdout).unwrap();
+    let events = audits["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audits}");
+    let a = &events[0]["event"]["attributes"];
+    assert_eq!(a["action"], json!("export"));
+    assert_eq!(a["complete"], json!(false), "{a}");
+    assert!(a["results"].as_u64().unwrap() > 0, "{a}");
+}
+
+#[test]
 fn search_timeline_export_and_review_from_the_cli() {
     let t = Trail::new();
     let out = t.run(&["demo", "--tasks", "40", "--seed", "5"]);

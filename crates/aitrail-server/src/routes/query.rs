@@ -9,7 +9,9 @@ use crate::state::AppState;
 use aitrail_core::entry::Record;
 use aitrail_core::event::{parse_time, withhold_content, DECISIONS};
 use aitrail_core::timeline::Timeline;
-use aitrail_store::audit::{record_access, record_review, search, task_timeline, Reader};
+use aitrail_store::audit::{
+    record_access, record_partial_export, record_review, search, task_timeline, Reader,
+};
 use aitrail_store::export::{export, Format};
 use aitrail_store::keys::Keyring;
 use aitrail_store::query::{Cursor, Filter, Order, Query, TimeField};
@@ -424,7 +426,8 @@ pub async fn export_events(
 }
 
 /// Streams every event of `log` matching `filter` as an attachment and records the export
-/// (`audit.accessed`, action `export`) once it is complete. Sealed content is opened with
+/// (`audit.accessed`, action `export`) when it ends: complete, or stopped part way (the
+/// client went away) with the entries sent until then and `"complete": false`. Sealed content is opened with
 /// `tenant_key` unless `sealed` (NDJSON lines then are the stored bytes); with `archive`,
 /// archived entries too. Shared with the web panel.
 #[allow(clippy::too_many_arguments)]
@@ -449,6 +452,8 @@ pub fn stream_export(
             ..Query::default()
         };
         let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
+        // Entries read and handed to the response so far.
+        let mut sent = 0u64;
         let result = reading(st.store.as_ref(), archive.as_deref(), |s| {
             export(
                 s,
@@ -456,34 +461,31 @@ pub fn stream_export(
                 &query,
                 format,
                 &mut out,
-                &mut |_| {},
+                &mut |n| sent = n,
                 (!sealed).then_some(&mut keyring),
             )
         });
-        match result {
-            Ok(rows) => {
-                let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
-                asked["format"] = format.as_str().into();
-                if archive.is_some() {
-                    asked["include_archive"] = true.into();
-                }
-                if let Err(e) = record_access(
-                    &st.sequencer,
-                    &log,
-                    &reader,
-                    "export",
-                    asked,
-                    rows,
-                    query.filter.task_id.as_deref(),
-                ) {
-                    eprintln!("aitrail-server: could not record an export: {e}");
-                }
-            }
+        let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
+        asked["format"] = format.as_str().into();
+        if archive.is_some() {
+            asked["include_archive"] = true.into();
+        }
+        let task = query.filter.task_id.as_deref();
+        let recorded = match result {
+            Ok(rows) => record_access(&st.sequencer, &log, &reader, "export", asked, rows, task),
             Err(e) => {
-                // The client sees a truncated body; the reason goes to the log.
+                // The client sees a truncated body (or has gone); the reason goes to the log.
                 eprintln!("aitrail-server: export failed: {e}");
                 let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+                // What was read before it stopped was read all the same.
+                if sent == 0 {
+                    return;
+                }
+                record_partial_export(&st.sequencer, &log, &reader, asked, sent, task)
             }
+        };
+        if let Err(e) = recorded {
+            eprintln!("aitrail-server: could not record an export: {e}");
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

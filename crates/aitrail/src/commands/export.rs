@@ -5,7 +5,7 @@ use super::filters::to_filter;
 use super::Ctx;
 use crate::args::{ExportArgs, ExportFormat};
 use crate::progress::{bar, spinner};
-use aitrail_store::audit::record_access;
+use aitrail_store::audit::{record_access, record_partial_export};
 use aitrail_store::export::{export, Format};
 use aitrail_store::query::{Filter, Query};
 use aitrail_store::retention::WithArchive;
@@ -34,7 +34,9 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
         ExportFormat::Csv => Format::Csv,
         ExportFormat::Ndjson => Format::Ndjson,
     };
-    let rows = match &args.output {
+    // Entries read and handed on so far: an export that fails part way is recorded with it.
+    let mut sent = 0u64;
+    let exported: Result<u64> = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
@@ -46,24 +48,34 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             } else {
                 spinner("exporting")
             };
-            let rows = export(
+            let mut progress = |n: u64| {
+                sent = n;
+                if n.is_multiple_of(10_000) {
+                    sp.set_position(n);
+                    if sp.length().is_none() {
+                        sp.set_message(format!("exported {n} rows"));
+                    }
+                }
+            };
+            let exported = export(
                 store,
                 &ctx.log,
                 &query,
                 format,
                 &mut out,
-                &mut |n| {
-                    sp.set_position(n);
-                    if sp.length().is_none() {
-                        sp.set_message(format!("exported {n} rows"));
-                    }
-                },
+                &mut progress,
                 keyring,
-            )?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            )
+            .map_err(anyhow::Error::from)
+            .and_then(|rows| {
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(rows)
+            });
             sp.finish_and_clear();
-            eprintln!("exported {rows} events to {}", path.display());
-            rows
+            if let Ok(rows) = exported {
+                eprintln!("exported {rows} events to {}", path.display());
+            }
+            exported
         }
         None => {
             let stdout = std::io::stdout();
@@ -74,21 +86,29 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 &query,
                 format,
                 &mut out,
-                &mut |_| {},
+                &mut |n| sent = n,
                 keyring,
-            )?
+            )
+            .map_err(Into::into)
         }
     };
     let mut asked = serde_json::to_value(&query.filter)?;
     asked["format"] = format.as_str().into();
-    record_access(
-        &ctx.sequencer(),
-        &ctx.log,
-        &ctx.reader(),
-        "export",
-        asked,
-        rows,
-        query.filter.task_id.as_deref(),
-    )?;
-    Ok(())
+    let task = query.filter.task_id.as_deref();
+    let (seq, reader) = (ctx.sequencer(), ctx.reader());
+    match exported {
+        Ok(rows) => {
+            record_access(&seq, &ctx.log, &reader, "export", asked, rows, task)?;
+            Ok(())
+        }
+        Err(e) => {
+            // What was read before the failure was read all the same.
+            if sent > 0 {
+                if let Err(r) = record_partial_export(&seq, &ctx.log, &reader, asked, sent, task) {
+                    eprintln!("aitrail: could not record the interrupted export: {r}");
+                }
+            }
+            Err(e)
+        }
+    }
 }
