@@ -48,10 +48,10 @@ fn is_sealed(entry: &[u8]) -> bool {
     entry.windows(13).any(|w| w == b"{\"encrypted\":")
 }
 
-/// Streams every entry matching `query` to `out`, calling `progress(rows)` after each row it
-/// hands to `out` (a display throttles it itself). Returns the number of rows written; when
-/// it fails part way, the last count given to `progress` is how many entries were read and
-/// handed on before the failure (a read is recorded even then: `audit::record_access`).
+/// Streams every entry matching `query` to `out`, calling `progress(rows)` as each row is
+/// about to go to `out` (a display throttles it itself). Returns the number of rows written;
+/// when it fails part way, the last count given to `progress` is how many entries were read
+/// and handed on, at most one too many (recorded even then: `audit::record_partial_export`).
 pub fn export(
     store: &dyn Store,
     log: &str,
@@ -69,6 +69,9 @@ pub fn export(
             w.write_record(CSV_COLUMNS).map_err(io)?;
             // No CSV column holds content, so nothing sealed needs opening here.
             store.query(log, query, &mut |row| {
+                // Counted before it goes out: a failure part way never undercounts.
+                rows += 1;
+                progress(rows);
                 let leaf = hex::encode(row.entry.leaf());
                 match csv_row_of_entry(&row.entry.entry, &leaf) {
                     Some(fields) => w.write_record(fields.iter().map(|f| f.as_bytes())),
@@ -78,8 +81,6 @@ pub fn export(
                     }
                 }
                 .map_err(io)?;
-                rows += 1;
-                progress(rows);
                 Ok(true)
             })?;
             w.flush().map_err(io)?;
@@ -98,11 +99,11 @@ pub fn export(
                     }
                     _ => &row.entry.entry,
                 };
+                rows += 1;
+                progress(rows);
                 out.write_all(line)
                     .and_then(|_| out.write_all(b"\n"))
                     .map_err(io)?;
-                rows += 1;
-                progress(rows);
                 Ok(true)
             })?;
         }

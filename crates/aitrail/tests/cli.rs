@@ -475,6 +475,7 @@ fn serve_refuses_without_a_token_and_health_is_public() {
 // ---- search, timeline, export, review ----
 
 #[test]
+#[cfg(target_os = "linux")] // /dev/full
 fn an_export_that_fails_part_way_is_recorded_as_incomplete() {
     let t = Trail::new();
     let out = t.run(&["demo", "--tasks", "20", "--seed", "5"]);

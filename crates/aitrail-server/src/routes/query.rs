@@ -454,17 +454,25 @@ pub fn stream_export(
         let mut keyring = Keyring::new(st.store.as_ref(), &log, &tenant_key);
         // Entries read and handed to the response so far.
         let mut sent = 0u64;
-        let result = reading(st.store.as_ref(), archive.as_deref(), |s| {
-            export(
-                s,
-                &log,
-                &query,
-                format,
-                &mut out,
-                &mut |n| sent = n,
-                (!sealed).then_some(&mut keyring),
-            )
-        });
+        // A panic part way must not end the body as if the export were complete, nor leave
+        // the read unrecorded.
+        let exported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reading(st.store.as_ref(), archive.as_deref(), |s| {
+                export(
+                    s,
+                    &log,
+                    &query,
+                    format,
+                    &mut out,
+                    &mut |n| sent = n,
+                    (!sealed).then_some(&mut keyring),
+                )
+            })
+        }));
+        let result = match exported {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the export stopped on a panic".to_owned()),
+        };
         let mut asked = serde_json::to_value(&query.filter).unwrap_or_default();
         asked["format"] = format.as_str().into();
         if archive.is_some() {
@@ -472,16 +480,21 @@ pub fn stream_export(
         }
         let task = query.filter.task_id.as_deref();
         let recorded = match result {
-            Ok(rows) => record_access(&st.sequencer, &log, &reader, "export", asked, rows, task),
+            Ok(rows) => {
+                record_access(&st.sequencer, &log, &reader, "export", asked, rows, task).map(drop)
+            }
             Err(e) => {
-                // The client sees a truncated body (or has gone); the reason goes to the log.
+                // The reason goes to the log; the client sees a truncated body (or has gone).
                 eprintln!("aitrail-server: export failed: {e}");
+                // What was read before it stopped was read all the same; recorded before the
+                // error goes to a client that may have stopped reading.
+                let recorded = match sent {
+                    0 => Ok(()),
+                    _ => record_partial_export(&st.sequencer, &log, &reader, asked, sent, task)
+                        .map(drop),
+                };
                 let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-                // What was read before it stopped was read all the same.
-                if sent == 0 {
-                    return;
-                }
-                record_partial_export(&st.sequencer, &log, &reader, asked, sent, task)
+                recorded
             }
         };
         if let Err(e) = recorded {
