@@ -551,6 +551,7 @@ async fn archived_days_are_searched_when_asked() {
         ev("old-task", "2019-03-01T09:00:00Z"),
         ev("old-task", "2019-03-01T09:30:00Z"),
     ];
+    let old_id = old[0].id.to_string();
     seq.append("default", old).unwrap();
     clock.store(now, Ordering::SeqCst);
     seq.append("default", vec![ev("new-task", "2026-01-01T00:00:00Z")])
@@ -580,6 +581,8 @@ async fn archived_days_are_searched_when_asked() {
     assert!(!p.body.contains("f-archive"));
     let p = b.get("/search?task=old-task&archive=on").await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+    let event_page = format!("/events/{old_id}");
+    assert_eq!(b.get(&event_page).await.status, StatusCode::NOT_FOUND);
 
     // With one: the box, the archived events, their task page and the CSV.
     let archive_objects = archive.clone();
@@ -602,6 +605,26 @@ async fn archived_days_are_searched_when_asked() {
     let csv = b.get("/search.csv?task=old-task&archive=on").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.body.matches(",old-task,").count(), 2, "{}", csv.body);
+    // An archived event's own page (the task page links to it), and the API's read of it.
+    let p = b.get(&event_page).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.contains("Event #0") && p.body.contains("old-task"),
+        "{}",
+        p.body
+    );
+    let by_id = format!("/v1/events/{old_id}");
+    assert_eq!(api.get(Some(&token), &by_id).await.0, StatusCode::NOT_FOUND);
+    let (s, body) = api
+        .get(Some(&token), &format!("{by_id}?include_archive=true"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["event"]["task_id"], json!("old-task"), "{body}");
+    let reads: Vec<_> = accesses(&api)
+        .into_iter()
+        .filter(|a| a.0 == "read")
+        .collect();
+    assert_eq!(reads.len(), 2, "the page and the API read: {reads:?}");
 
     // A segment gone from the archive: the API says which, as a bad gateway, not a 404.
     let key = "default/segments/2019-03-01-0.seg.gz";
@@ -625,4 +648,5 @@ async fn archived_days_are_searched_when_asked() {
     ] {
         assert_eq!(v.get(uri).await.status, StatusCode::FORBIDDEN, "{uri}");
     }
+    assert_eq!(v.get(&event_page).await.status, StatusCode::NOT_FOUND);
 }

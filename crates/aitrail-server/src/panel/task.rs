@@ -8,7 +8,7 @@ use super::layout::{
 };
 use super::session::Session;
 use crate::routes::events::prove_event;
-use crate::routes::query::{entry_body, read_timeline};
+use crate::routes::query::{entry_body, read_timeline, reading};
 use crate::state::AppState;
 use aitrail_store::audit::record_access;
 use aitrail_store::keys::Keyring;
@@ -187,7 +187,20 @@ pub async fn event(
     let (body, inc) = blocking(move || {
         let store = st.store.as_ref();
         let mut keyring = Keyring::new(store, &log, &tenant_key);
-        let entry = store.entry_by_id(&log, &lookup)?.ok_or_else(|| {
+        // An event no longer in the hot store is read back from the archive for those who
+        // may read it (the links of an archive search or task page lead here).
+        let archive = st
+            .archive
+            .as_deref()
+            .filter(|_| role.can_read(Role::Auditor));
+        let hot = store.entry_by_id(&log, &lookup)?;
+        let from_archive = hot.is_none() && archive.is_some();
+        let entry = match (hot, archive) {
+            (Some(e), _) => Some(e),
+            (None, Some(_)) => reading(store, archive, |s| s.entry_by_id(&log, &lookup))?,
+            (None, None) => None,
+        }
+        .ok_or_else(|| {
             PanelError::new(
                 StatusCode::NOT_FOUND,
                 format!("There is no event {lookup} in this trail."),
@@ -195,15 +208,11 @@ pub async fn event(
         })?;
         let body = entry_body(&entry, role, Some(&mut keyring))?;
         let inc = inclusion(store, &log, entry.seq)?;
-        record_access(
-            &st.sequencer,
-            &log,
-            &reader,
-            "read",
-            json!({"event_id": lookup}),
-            1,
-            None,
-        )?;
+        let mut asked = json!({"event_id": lookup});
+        if from_archive {
+            asked["include_archive"] = true.into();
+        }
+        record_access(&st.sequencer, &log, &reader, "read", asked, 1, None)?;
         Ok((body, inc))
     })
     .await?;

@@ -10,7 +10,7 @@ use aitrail_store::sequencer::Outcome;
 use aitrail_store::tokens::Role;
 use aitrail_store::StoreError;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -216,26 +216,33 @@ pub struct EntryBody {
     pub withheld: Vec<String>,
 }
 
-/// Read one event by id.
+/// Read one event by id (with `include_archive=true`, an archived one too).
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, description = "Event id"), super::query::ArchiveParams),
     responses((status = 200, body = EntryBody), (status = 401), (status = 403), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn read(
     State(st): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
+    Query(a): Query<super::query::ArchiveParams>,
 ) -> Result<Json<EntryBody>, ApiError> {
     who.require_read(Role::Viewer)?;
+    let archive = a.archive(&st, &who)?;
+    let mut asked = json!({"event_id": id});
+    if archive.is_some() {
+        asked["include_archive"] = true.into();
+    }
     let log = who.log().to_owned();
     let store = st.store.clone();
     let lookup = id.clone();
     let tenant_key = st.keys.tenant_key(&log);
     let role = who.role;
     let body = blocking(move || {
-        let entry = store
-            .entry_by_id(&log, &lookup)?
-            .ok_or_else(|| ApiError::not_found(format!("no event {lookup}")))?;
+        let entry = super::query::reading(store.as_ref(), archive.as_deref(), |s| {
+            s.entry_by_id(&log, &lookup)
+        })?
+        .ok_or_else(|| ApiError::not_found(format!("no event {lookup}")))?;
         let mut keyring = Keyring::new(store.as_ref(), &log, &tenant_key);
         super::query::entry_body(&entry, role, Some(&mut keyring))
     })
@@ -244,13 +251,7 @@ pub async fn read(
     let reader = super::query::reader(&who);
     blocking(move || {
         Ok(aitrail_store::audit::record_access(
-            &seq,
-            &log,
-            &reader,
-            "read",
-            json!({"event_id": id}),
-            1,
-            None,
+            &seq, &log, &reader, "read", asked, 1, None,
         )?)
     })
     .await?;

@@ -87,7 +87,7 @@ pub struct ArchiveParams {
 impl ArchiveParams {
     /// The archive to read too, when asked for; an error naming the parameter when the
     /// server has none, 403 below auditor.
-    fn archive(
+    pub(crate) fn archive(
         &self,
         st: &AppState,
         who: &Principal,
