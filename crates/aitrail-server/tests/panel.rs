@@ -608,11 +608,16 @@ async fn archived_days_are_searched_when_asked() {
     // An archived event's own page (the task page links to it), and the API's read of it.
     let p = b.get(&event_page).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("Event #0"), "{}", p.body);
     assert!(
-        p.body.contains("Event #0") && p.body.contains("old-task"),
+        p.body.contains(r#"href="/tasks/old-task?archive=on""#),
         "{}",
         p.body
     );
+    let proof = b.get(&format!("{event_page}/proof.json")).await;
+    assert_eq!(proof.status, StatusCode::OK, "{}", proof.body);
+    let proof: Value = serde_json::from_str(&proof.body).unwrap();
+    assert_eq!(proof["seq"], json!(0), "{proof}");
     let by_id = format!("/v1/events/{old_id}");
     assert_eq!(api.get(Some(&token), &by_id).await.0, StatusCode::NOT_FOUND);
     let (s, body) = api
@@ -625,6 +630,7 @@ async fn archived_days_are_searched_when_asked() {
         .filter(|a| a.0 == "read")
         .collect();
     assert_eq!(reads.len(), 2, "the page and the API read: {reads:?}");
+    assert_eq!(accesses(&api).iter().filter(|a| a.0 == "proof").count(), 1);
 
     // A segment gone from the archive: the API says which, as a bad gateway, not a 404.
     let key = "default/segments/2019-03-01-0.seg.gz";

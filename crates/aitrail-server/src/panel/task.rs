@@ -184,7 +184,7 @@ pub async fn event(
     let (log, reader, role) = (who.log(), who.reader(), who.principal.role);
     let tenant_key = st.keys.tenant_key(&log);
     let lookup = id.clone();
-    let (body, inc) = blocking(move || {
+    let (body, inc, from_archive) = blocking(move || {
         let store = st.store.as_ref();
         let mut keyring = Keyring::new(store, &log, &tenant_key);
         // An event no longer in the hot store is read back from the archive for those who
@@ -213,7 +213,7 @@ pub async fn event(
             asked["include_archive"] = true.into();
         }
         record_access(&st.sequencer, &log, &reader, "read", asked, 1, None)?;
-        Ok((body, inc))
+        Ok((body, inc, from_archive))
     })
     .await?;
     let ev = body.event.as_object().cloned().unwrap_or_default();
@@ -246,7 +246,7 @@ pub async fn event(
         h2 { "Event" }
         dl.facts #event-facts {
             dt { "Type" } dd { code { (ev.get("type").and_then(Value::as_str).unwrap_or("")) } }
-            dt { "Task" } dd { a href={ "/tasks/" (task) } { (task) } }
+            dt { "Task" } dd { a href={ "/tasks/" (task) @if from_archive { "?archive=on" } } { (task) } }
             dt { "Occurred" } dd { (when(ev.get("occurred_at").and_then(Value::as_str).unwrap_or(""))) }
             dt { "Recorded" } dd { (when(&body.recorded_at)) }
             dt { "Entry" } dd { "#" (body.seq) " in log " (body.log) }

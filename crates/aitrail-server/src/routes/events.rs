@@ -287,12 +287,19 @@ pub fn prove_event(
     reader: &aitrail_store::audit::Reader,
 ) -> Result<aitrail_core::proof::Proof, ApiError> {
     let store = st.store.as_ref();
-    let proof = match aitrail_store::log::prove(store, log, id)? {
+    // An archived event is proven from its segment, as the CLI's `prove` does (only auditors
+    // and admins get here).
+    let prove = || {
+        super::query::reading(store, st.archive.as_deref(), |s| {
+            aitrail_store::log::prove(s, log, id)
+        })
+    };
+    let proof = match prove()? {
         Some(p) => p,
         None => {
             let signer = st.keys.signer(log).map_err(ApiError::internal)?;
             aitrail_store::log::checkpoint(store, log, &signer, now_micros())?;
-            aitrail_store::log::prove(store, log, id)?.ok_or_else(|| {
+            prove()?.ok_or_else(|| {
                 ApiError::internal("no checkpoint covers the entry after signing one")
             })?
         }
