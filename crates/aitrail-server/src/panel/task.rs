@@ -8,10 +8,11 @@ use super::layout::{
 };
 use super::session::Session;
 use crate::routes::events::prove_event;
-use crate::routes::query::{entry_body, read_timeline, reading};
+use crate::routes::query::{entry_body, read_timeline};
 use crate::state::AppState;
 use aitrail_store::audit::record_access;
 use aitrail_store::keys::Keyring;
+use aitrail_store::retention::archived_entry;
 use aitrail_store::status::inclusion;
 use aitrail_store::tokens::Role;
 use axum::extract::{Path, Query, State};
@@ -197,7 +198,7 @@ pub async fn event(
         let from_archive = hot.is_none() && archive.is_some();
         let entry = match (hot, archive) {
             (Some(e), _) => Some(e),
-            (None, Some(_)) => reading(store, archive, |s| s.entry_by_id(&log, &lookup))?,
+            (None, Some(archive)) => archived_entry(store, archive, &log, &lookup)?,
             (None, None) => None,
         }
         .ok_or_else(|| {

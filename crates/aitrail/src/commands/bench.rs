@@ -170,10 +170,7 @@ fn ingest(dir: &Path, n: usize) -> Result<Arc<dyn Store>> {
     // baseline's rows are (`append_shared`: the sequencer frees nothing of them).
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fresh(dir, "aitrail.db")?)?);
     let seq = Sequencer::new(store.clone());
-    let requests: Vec<Arc<Vec<PreparedEvent>>> = prepared
-        .chunks(BATCH)
-        .map(|c| Arc::new(c.to_vec()))
-        .collect();
+    let requests = super::shared_requests(&prepared, BATCH);
     // The same, on a log with archived history: every insert also looks its id up among
     // the retired ones (SQLite's unique index no longer sees them).
     let archived_seq = Sequencer::new(with_archived_history(dir, &prepared[0])?);

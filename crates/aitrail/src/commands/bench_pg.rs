@@ -314,10 +314,7 @@ fn aitrail_ingest(server: &str, prepared: &[PreparedEvent]) -> Result<Duration> 
     let seq = Sequencer::new(store.clone());
     // The requests outlive the clock, as the baselines' rows do: freeing the input is not
     // part of the ingest (`append_shared` frees nothing of it on the sequencer).
-    let requests: Vec<Arc<Vec<PreparedEvent>>> = prepared
-        .chunks(BATCH)
-        .map(|c| Arc::new(c.to_vec()))
-        .collect();
+    let requests = super::shared_requests(prepared, BATCH);
     let started = Instant::now();
     for request in &requests {
         seq.append_shared(LOG, Arc::clone(request))?;
@@ -443,10 +440,7 @@ fn aitrail_concurrent(server: &str, prepared: &[PreparedEvent]) -> Result<(Durat
     let stores = (0..CLIENTS)
         .map(|_| Ok(Arc::new(PgStore::open(&db.url())?) as Arc<dyn Store>))
         .collect::<Result<Vec<_>>>()?;
-    let requests: Vec<Arc<Vec<PreparedEvent>>> = prepared
-        .chunks(CLIENT_BATCH)
-        .map(|c| Arc::new(c.to_vec()))
-        .collect();
+    let requests = super::shared_requests(prepared, CLIENT_BATCH);
     let elapsed = clients(&requests, |c, mine| {
         let seq = Sequencer::new(stores[c].clone());
         for request in mine {

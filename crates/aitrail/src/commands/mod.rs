@@ -89,6 +89,18 @@ impl Ctx {
 }
 
 /// Unix microseconds now.
+/// A bench's input as requests of `size` events, shared with the sequencer
+/// (`Sequencer::append_shared`): built before a clock starts and freed after it stops.
+pub fn shared_requests(
+    prepared: &[aitrail_core::entry::PreparedEvent],
+    size: usize,
+) -> Vec<Arc<Vec<aitrail_core::entry::PreparedEvent>>> {
+    prepared
+        .chunks(size)
+        .map(|c| Arc::new(c.to_vec()))
+        .collect()
+}
+
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
