@@ -12,9 +12,11 @@
 //! `pg_advisory_xact_lock` on the log's name, and only then lets the sequencer read the head.
 //! A writer in another process that held the lock committed before releasing it, and every
 //! statement after the lock takes a fresh snapshot, so the head read is the latest: no fork,
-//! no gap, no repeated seq. `aitrail.entry_keys` enforces the same in the database itself
-//! (unique (log, seq) and (log, event id) over all partitions); entries a stop left without
-//! keys are keyed under the lock before the head is read (`repair_keys`).
+//! no gap, no repeated seq. The database enforces the same itself over all partitions:
+//! `aitrail.entry_spans` (one row per group commit; a log's spans are one run from 0) refuses
+//! a repeated or skipped seq, `aitrail.entry_keys` a repeated event id. Entries a stop left
+//! without keys are given keys and a span under the lock before the head is read
+//! (`repair_keys`).
 
 mod conn;
 mod copy;
@@ -100,16 +102,30 @@ const SIDE_LOCK: &str = "WITH s AS MATERIALIZED (SELECT pg_advisory_xact_lock_sh
 const LOG_ID: &str = "SELECT id FROM aitrail.logs WHERE name = $1";
 const LOG_CREATE: &str =
     "INSERT INTO aitrail.logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id";
-const KEY_LAST: &str =
-    "SELECT seq, recorded_at FROM aitrail.entry_keys WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
-const KEY_BY_SEQ: &str =
-    "SELECT recorded_at FROM aitrail.entry_keys WHERE log_id = $1 AND seq = $2";
+/// The log's last span: the head's seq and recorded_at.
+const SPAN_LAST: &str = "SELECT next_seq - 1, last_at FROM aitrail.entry_spans WHERE log_id = $1 ORDER BY first_seq DESC LIMIT 1";
+/// The recorded_at bounds of the span holding seq $2.
+const SPAN_OF: &str =
+    "SELECT first_at, last_at FROM (SELECT first_at, last_at, next_seq FROM aitrail.entry_spans \
+    WHERE log_id = $1 AND first_seq <= $2 ORDER BY first_seq DESC LIMIT 1) s WHERE next_seq > $2";
+/// A lower bound of seq $2's recorded_at and an upper bound of seq $3's (recorded_at never
+/// decreases along a log), from the spans holding them.
+const SPAN_BOUNDS: &str = "SELECT \
+    (SELECT first_at FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq <= $2 ORDER BY first_seq DESC LIMIT 1), \
+    (SELECT last_at FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq <= $3 AND next_seq > $3)";
+const SPAN_INSERT: &str = "INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) VALUES ($1, $2, $3, $4, $5)";
+/// A small group's span and keys in one statement (one round trip, as its keys alone).
+const SPAN_AND_KEYS_INSERT: &str = "WITH span AS (INSERT INTO aitrail.entry_spans \
+    (log_id, first_seq, next_seq, first_at, last_at) VALUES ($1, $2, $3, $4, $5)) \
+    INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) \
+    SELECT $1, * FROM unnest($6::int8[], $7::uuid[], $8::timestamptz[])";
+/// Keys of a group this large go by COPY (and its span in a statement of its own).
+const KEYS_COPY_MIN: usize = 1024;
 const KEY_BY_IDS: &str =
     "SELECT seq, recorded_at FROM aitrail.entry_keys WHERE log_id = $1 AND event_id = ANY($2)";
-const KEY_BOUNDS: &str = "SELECT min(recorded_at), max(recorded_at) FROM aitrail.entry_keys WHERE log_id = $1 AND seq IN ($2, $3)";
-/// One partition: the key gives the day.
-const ENTRY_AT: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at = $3";
-/// Every partition: only when the key's day did not hold the row (tampering).
+/// The partitions of days $3 to $4 (a key's or a span's).
+const ENTRY_IN: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 AND recorded_at <= $4";
+/// Every partition: only when the key's or span's days did not hold the row (tampering).
 const ENTRY_ANY_DAY: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 ORDER BY recorded_at LIMIT 1";
 const HEAD_AT: &str = "SELECT chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at = $3";
 /// The first entry after the head, on the head's day or later: one whose key never
@@ -123,6 +139,8 @@ const KEYLESS_RUN: &str = "SELECT count(*), count(DISTINCT seq), min(seq), max(s
     FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 /// The keys of every entry from the head on (`repair_keys`).
 const KEYS_REPAIR: &str = "INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) SELECT log_id, seq, event_id, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
+/// Their span (`repair_keys` checked that they are one run).
+const SPAN_REPAIR: &str = "INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) SELECT $1, min(seq), max(seq) + 1, min(recorded_at), max(recorded_at) FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 const HEAD_ANY_DAY: &str = "SELECT seq, chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
 const SCAN: &str = "SELECT seq, event_id, recorded_at, entry, leaf_hash, chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 ORDER BY seq";
 const LEAVES_IN_DAYS: &str = "SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND seq < $3 AND recorded_at >= $4 AND recorded_at <= $5 ORDER BY seq";
@@ -231,32 +249,111 @@ fn push_entries(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Res
 /// One row of `entry_keys`: event id, seq, recorded_at.
 type Key = (Uuid, i64, Micros);
 
-fn collect_keys(keys: &mut Vec<Key>, entries: &[NewEntry]) -> Result<()> {
-    for e in entries {
-        keys.push((
-            event_uuid(&e.event_id)?,
-            seq_param(e.seq)?,
-            Micros(e.recorded_at),
-        ));
-    }
-    Ok(())
+/// A run of consecutive seqs written together: one row of `entry_spans`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    first: i64,
+    next: i64,
+    first_at: Micros,
+    last_at: Micros,
 }
 
-/// Encodes `keys` (unique (log, seq) and (log, event id) over all partitions) in event-id
-/// order: the server then inserts them into the event-id index in one sweep instead of at
-/// random places (kept on the bench's evidence, within its run-to-run noise: BENCHMARKS.md).
-fn push_keys(copy: &mut CopyBuffer, log_id: i32, mut keys: Vec<Key>) -> Result<()> {
-    keys.sort_unstable_by_key(|k| k.0);
-    for (id, seq, at) in keys {
-        copy.push(&[&log_id, &seq, &id, &at])?;
-    }
-    Ok(())
+/// What goes with a group's entries in the log's own transaction: their keys (unique
+/// (log, event id) over all partitions) and their span (no seq twice or skipped).
+#[derive(Default)]
+struct Keys {
+    rows: Vec<Key>,
+    span: Option<Span>,
 }
 
-fn push_keys_of(copy: &mut CopyBuffer, log_id: i32, entries: &[NewEntry]) -> Result<()> {
-    let mut keys = Vec::with_capacity(entries.len());
-    collect_keys(&mut keys, entries)?;
-    push_keys(copy, log_id, keys)
+impl Keys {
+    /// Adds the keys of `entries`, which must continue the span: the next seq, recorded no
+    /// earlier.
+    fn add(&mut self, entries: &[NewEntry]) -> Result<()> {
+        self.rows.reserve(entries.len());
+        for e in entries {
+            let (seq, at) = (seq_param(e.seq)?, Micros(e.recorded_at));
+            match &mut self.span {
+                None => {
+                    self.span = Some(Span {
+                        first: seq,
+                        next: seq + 1,
+                        first_at: at,
+                        last_at: at,
+                    })
+                }
+                Some(span) if span.next == seq && span.last_at <= at => {
+                    span.next = seq + 1;
+                    span.last_at = at;
+                }
+                Some(span) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "entry seq {seq} does not follow seq {} in its group commit (or is recorded earlier)",
+                        span.next - 1
+                    )))
+                }
+            }
+            self.rows.push((event_uuid(&e.event_id)?, seq, at));
+        }
+        Ok(())
+    }
+
+    /// Writes the keys in event-id order (the server then inserts them into the event-id
+    /// index in one sweep instead of at random places; kept on the bench's evidence, within
+    /// its run-to-run noise: BENCHMARKS.md) and the span: a large group's keys in one binary
+    /// COPY, a small group's with its span in one statement. A stored event id is refused
+    /// as `DuplicateEventId`; a seq the log holds, or one that does not follow its last span,
+    /// is refused by `entry_spans`.
+    fn send(mut self, tx: &mut Transaction<'_>, cache: &mut Cache, log_id: i32) -> Result<()> {
+        let Some(span) = self.span else {
+            return Ok(());
+        };
+        self.rows.sort_unstable_by_key(|k| k.0);
+        let span_params: [&(dyn ToSql + Sync); 5] = [
+            &log_id,
+            &span.first,
+            &span.next,
+            &span.first_at,
+            &span.last_at,
+        ];
+        if self.rows.len() < KEYS_COPY_MIN {
+            let seqs: Vec<i64> = self.rows.iter().map(|k| k.1).collect();
+            let ids: Vec<Uuid> = self.rows.iter().map(|k| k.0).collect();
+            let ats: Vec<Micros> = self.rows.iter().map(|k| k.2).collect();
+            let stmt = prepared(tx, cache, SPAN_AND_KEYS_INSERT)?;
+            let mut params = span_params.to_vec();
+            params.extend([&seqs as &(dyn ToSql + Sync), &ids, &ats]);
+            tx.execute(&stmt, &params)
+                .map_err(|e| keys_error(e, &span))?;
+            return Ok(());
+        }
+        let mut copy = CopyBuffer::new(KEY_TYPES);
+        for (id, seq, at) in &self.rows {
+            copy.push(&[&log_id, seq, id, at])?;
+        }
+        let stmt = prepared(tx, cache, COPY_KEYS)?;
+        copy.send(tx, &stmt).map_err(insert_error)?;
+        let stmt = prepared(tx, cache, SPAN_INSERT)?;
+        tx.execute(&stmt, &span_params)
+            .map_err(|e| keys_error(e, &span))?;
+        Ok(())
+    }
+}
+
+/// A group's keys or span refused: a stored event id (`insert_error`), or seqs the log holds
+/// or that do not follow its last span (`entry_spans`).
+fn keys_error(err: ::postgres::Error, span: &Span) -> StoreError {
+    match err.as_db_error().and_then(|db| db.constraint()) {
+        Some("entry_spans_first" | "entry_spans_next" | "entry_spans_follows") => {
+            StoreError::Commit(format!(
+                "seqs {} to {} are already recorded in this log or do not follow its last entry ({})",
+                span.first,
+                span.next - 1,
+                crate::postgres::describe(&err)
+            ))
+        }
+        _ => insert_error(err.into()),
+    }
 }
 
 /// The binary COPY statement of entry rows into `table`.
@@ -278,11 +375,12 @@ pub fn copy_entries(
     copy.send(tx, &copy_entries_sql(table))
 }
 
-/// Writes the keys of `entries` into `aitrail.entry_keys` in one binary COPY inside `tx`.
-pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<u64> {
-    let mut copy = CopyBuffer::new(KEY_TYPES);
-    push_keys_of(&mut copy, log_id, entries)?;
-    copy.send(tx, COPY_KEYS).map_err(insert_error)
+/// Writes the keys of `entries` (consecutive seqs) into `aitrail.entry_keys` in one binary
+/// COPY inside `tx`, and their span into `aitrail.entry_spans`, as the store does.
+pub fn copy_keys(tx: &mut Transaction<'_>, log_id: i32, entries: &[NewEntry]) -> Result<()> {
+    let mut keys = Keys::default();
+    keys.add(entries)?;
+    keys.send(tx, &mut Cache::new(), log_id)
 }
 
 /// A stored event id refused by `entry_keys_event`: `DuplicateEventId`, which the sequencer
@@ -316,7 +414,7 @@ fn insert_error(err: StoreError) -> StoreError {
 type Cache = HashMap<&'static str, ::postgres::Statement>;
 
 fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Result<Head> {
-    let last = prepared(c, cache, KEY_LAST)?;
+    let last = prepared(c, cache, SPAN_LAST)?;
     if let Some(key) = c.query_opt(&last, &[&log_id])? {
         let seq: i64 = key.try_get(0)?;
         let at: Micros = key.try_get(1)?;
@@ -337,7 +435,7 @@ fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Resul
                 recorded_at: r.recorded_at,
             });
         }
-        // The key's day does not hold the row: read what the partitions hold.
+        // The span's day does not hold the row: read what the partitions hold.
         let stmt = prepared(c, cache, HEAD_ANY_DAY)?;
         return Ok(match c.query_opt(&stmt, &[&log_id])? {
             Some(row) => Head {
@@ -351,16 +449,17 @@ fn head_of<C: GenericClient>(c: &mut C, cache: &mut Cache, log_id: i32) -> Resul
     Ok(Head::default())
 }
 
-/// The entry at `seq` on the day its key names (any day when that one lacks it).
-fn entry_at<C: GenericClient>(
+/// The entry at `seq`, recorded from `from` to `to` as its key or span says (any day when
+/// those lack it).
+fn entry_in<C: GenericClient>(
     c: &mut C,
     cache: &mut Cache,
     log_id: i32,
     seq: i64,
-    at: Micros,
+    (from, to): (Micros, Micros),
 ) -> Result<Option<StoredEntry>> {
-    let stmt = prepared(c, cache, ENTRY_AT)?;
-    if let Some(row) = c.query_opt(&stmt, &[&log_id, &seq, &at])? {
+    let stmt = prepared(c, cache, ENTRY_IN)?;
+    if let Some(row) = c.query_opt(&stmt, &[&log_id, &seq, &from, &to])? {
         return Ok(Some(stored_entry(&row)?));
     }
     let stmt = prepared(c, cache, ENTRY_ANY_DAY)?;
@@ -378,11 +477,11 @@ fn entry_by_seq<C: GenericClient>(
     let Ok(seq) = i64::try_from(seq) else {
         return Ok(None);
     };
-    let stmt = prepared(c, cache, KEY_BY_SEQ)?;
-    let Some(key) = c.query_opt(&stmt, &[&log_id, &seq])? else {
+    let stmt = prepared(c, cache, SPAN_OF)?;
+    let Some(span) = c.query_opt(&stmt, &[&log_id, &seq])? else {
         return Ok(None);
     };
-    entry_at(c, cache, log_id, seq, key.try_get(0)?)
+    entry_in(c, cache, log_id, seq, (span.try_get(0)?, span.try_get(1)?))
 }
 
 /// The ids that are UUIDs (no stored event has any other).
@@ -406,7 +505,8 @@ fn entries_by_ids<C: GenericClient>(
     let keys = c.query(&stmt, &[&log_id, &uuids])?;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        if let Some(e) = entry_at(c, cache, log_id, key.try_get(0)?, key.try_get(1)?)? {
+        let at: Micros = key.try_get(1)?;
+        if let Some(e) = entry_in(c, cache, log_id, key.try_get(0)?, (at, at))? {
             out.push(e);
         }
     }
@@ -432,9 +532,9 @@ fn hash_rows<C: GenericClient>(
         if want == 0 {
             return Ok(retired);
         }
-        // recorded_at never decreases along a log, so the keys of the first and the last
+        // recorded_at never decreases along a log, so the spans of the first and the last
         // seq bound the days to read. Should they not (tampering), every day is read.
-        let stmt = prepared(c, cache, KEY_BOUNDS)?;
+        let stmt = prepared(c, cache, SPAN_BOUNDS)?;
         let bounds = c.query_one(&stmt, &[&log_id, &from_i, &(to_i - 1)])?;
         let (lo, hi): (Option<Micros>, Option<Micros>) = (bounds.try_get(0)?, bounds.try_get(1)?);
         let mut rows = Vec::new();
@@ -795,8 +895,8 @@ fn drop_session_locks(conn: &mut Pooled<'_>) {
     }
 }
 
-/// Writes the keys of entries a split group commit stored but whose keys never committed
-/// (see `EntriesTx`), under the log's lock; returns how many.
+/// Writes the keys and the span of entries a split group commit stored but whose keys never
+/// committed (see `EntriesTx`), under the log's lock; returns how many.
 fn repair_keys(
     tx: &mut Transaction<'_>,
     cache: &mut Cache,
@@ -830,12 +930,15 @@ fn repair_keys(
         )));
     }
     let stmt = prepared(tx, cache, KEYS_REPAIR)?;
-    Ok(tx.execute(&stmt, &[&log_id, &next, &since])?)
+    let keyed = tx.execute(&stmt, &[&log_id, &next, &since])?;
+    let stmt = prepared(tx, cache, SPAN_REPAIR)?;
+    tx.execute(&stmt, &[&log_id, &next, &since])?;
+    Ok(keyed)
 }
 
 /// What a group commit inserted so far, encoded for COPY.
 struct Pending {
-    keys: CopyBuffer,
+    keys: Keys,
     entries: CopyBuffer,
     nodes: Vec<Node>,
 }
@@ -848,10 +951,7 @@ impl PgTx<'_, '_, '_> {
         let Some(p) = self.pending.take() else {
             return Ok(());
         };
-        if p.keys.rows() > 0 {
-            let stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
-            p.keys.send(self.tx, &stmt).map_err(insert_error)?;
-        }
+        p.keys.send(self.tx, self.cache, self.log_id)?;
         if p.entries.rows() > 0 {
             let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
             p.entries.send(self.tx, &stmt)?;
@@ -951,12 +1051,9 @@ impl<'s> PgTx<'_, '_, 's> {
             chunk,
             next,
         )?;
-        // The keys in one sorted COPY while the entries' backend still works through its
-        // backlog; a stored event id or seq is refused here, before anything commits.
-        let mut key_rows = CopyBuffer::new(KEY_TYPES);
-        push_keys(&mut key_rows, log_id, keys)?;
-        let key_stmt = prepared(self.tx, self.cache, COPY_KEYS)?;
-        key_rows.send(self.tx, &key_stmt).map_err(insert_error)?;
+        // The keys and the span while the entries' backend still works through its backlog;
+        // a stored event id or seq is refused here, before anything commits.
+        keys.send(self.tx, self.cache, log_id)?;
         entries.finish_parts(writer)?;
         insert_nodes(client, cache, log_id, &nodes)?;
         self.entries_tx = Some(side);
@@ -980,10 +1077,8 @@ impl<'s> PgTx<'_, '_, 's> {
             next,
         )?;
         entries.finish_parts(writer)?;
-        let mut key_rows = CopyBuffer::new(KEY_TYPES);
-        push_keys(&mut key_rows, log_id, keys)?;
         self.pending = Some(Pending {
-            keys: key_rows,
+            keys,
             entries: CopyBuffer::new(ENTRY_TYPES),
             nodes,
         });
@@ -1001,12 +1096,12 @@ fn stream_chunks(
     entries: &mut CopyBuffer,
     mut chunk: Chunk,
     next: &mut dyn FnMut() -> Option<Chunk>,
-) -> Result<(Vec<Key>, Vec<Node>)> {
-    let (mut keys, mut nodes) = (Vec::new(), Vec::new());
+) -> Result<(Keys, Vec<Node>)> {
+    let (mut keys, mut nodes) = (Keys::default(), Vec::new());
     loop {
         check_days(store, missing_day, &chunk.0)?;
         push_entries(entries, log_id, &chunk.0)?;
-        collect_keys(&mut keys, &chunk.0)?;
+        keys.add(&chunk.0)?;
         nodes.append(&mut chunk.1);
         entries.send_part(writer)?;
         match next() {
@@ -1047,11 +1142,11 @@ impl AppendTx for PgTx<'_, '_, '_> {
         check_days(self.store, self.missing_day, entries)?;
         let log_id = self.log_id;
         let p = self.pending.get_or_insert_with(|| Pending {
-            keys: CopyBuffer::new(KEY_TYPES),
+            keys: Keys::default(),
             entries: CopyBuffer::new(ENTRY_TYPES),
             nodes: Vec::new(),
         });
-        push_keys_of(&mut p.keys, log_id, entries)?;
+        p.keys.add(entries)?;
         push_entries(&mut p.entries, log_id, entries)?;
         p.nodes.extend_from_slice(nodes);
         Ok(())

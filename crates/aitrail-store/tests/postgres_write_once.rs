@@ -387,7 +387,10 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
     su.batch_execute(
         "ALTER TABLE aitrail.entry_keys DISABLE TRIGGER refuse_update_delete; \
          DELETE FROM aitrail.entry_keys WHERE seq >= 2000; \
-         ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete",
+         ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete; \
+         ALTER TABLE aitrail.entry_spans DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.entry_spans WHERE first_seq >= 2000; \
+         ALTER TABLE aitrail.entry_spans ENABLE TRIGGER refuse_update_delete",
     )
     .unwrap();
     assert_eq!(
@@ -417,6 +420,20 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
         .unwrap()
         .get(0);
     assert_eq!(keys, 5050);
+    let spans: Vec<(i64, i64)> = su
+        .query(
+            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        spans,
+        [(0, 2000), (2000, 5000), (5000, 5050)],
+        "the repaired group has one span"
+    );
     let entries = all_entries(store.as_ref(), LOG);
     let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (0..5050).collect::<Vec<_>>(), "no gap, no repeat");
@@ -457,6 +474,9 @@ fn keyless_entries_that_do_not_continue_the_log_are_refused() {
         "ALTER TABLE aitrail.entry_keys DISABLE TRIGGER refuse_update_delete; \
          DELETE FROM aitrail.entry_keys WHERE seq >= 100; \
          ALTER TABLE aitrail.entry_keys ENABLE TRIGGER refuse_update_delete; \
+         ALTER TABLE aitrail.entry_spans DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.entry_spans WHERE first_seq >= 100; \
+         ALTER TABLE aitrail.entry_spans ENABLE TRIGGER refuse_update_delete; \
          ALTER TABLE aitrail.entries DISABLE TRIGGER refuse_update_delete; \
          UPDATE aitrail.entries SET chain_hash = sha256(chain_hash) WHERE seq = 100; \
          ALTER TABLE aitrail.entries ENABLE TRIGGER refuse_update_delete",
@@ -471,6 +491,84 @@ fn keyless_entries_that_do_not_continue_the_log_are_refused() {
         "{err}"
     );
     assert_eq!(store.head(LOG).unwrap().size, 100, "nothing was keyed");
+}
+
+/// The database itself refuses a seq twice or a skipped one, whatever the day: a log's spans
+/// are one run from 0.
+#[test]
+fn the_spans_refuse_a_repeated_or_skipped_seq() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 10));
+    append_new(&seq, LOG, events(10, 5));
+    let mut raw = pg::raw(&db);
+    let insert = |raw: &mut postgres::Client, first: i64, next: i64| {
+        raw.execute(
+            "INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) \
+             SELECT id, $1, $2, now(), now() FROM aitrail.logs WHERE name = $3",
+            &[&first, &next, &LOG],
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            e.as_db_error()
+                .and_then(|d| d.constraint())
+                .unwrap_or("")
+                .to_owned()
+        })
+    };
+    assert_eq!(insert(&mut raw, 10, 12).unwrap_err(), "entry_spans_first");
+    assert_eq!(insert(&mut raw, 12, 14).unwrap_err(), "entry_spans_follows");
+    assert_eq!(insert(&mut raw, 16, 20).unwrap_err(), "entry_spans_follows");
+    assert_eq!(insert(&mut raw, 0, 3).unwrap_err(), "entry_spans_first");
+    assert_eq!(insert(&mut raw, 15, 14).unwrap_err(), "entry_spans_order");
+    insert(&mut raw, 15, 20).expect("the next run is taken");
+    assert_eq!(insert(&mut raw, 15, 21).unwrap_err(), "entry_spans_first");
+    assert_eq!(insert(&mut raw, 19, 21).unwrap_err(), "entry_spans_follows");
+}
+
+/// Version 6 moved the seqs from one key row per entry to one span per group commit: a
+/// store written before is backfilled (one span per run and day) and reads as before.
+#[test]
+fn the_spans_are_backfilled_from_the_keys_of_a_version_5_store() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let start = now() - 3 * DAY;
+    for (i, day) in [0, 0, 1, 3].into_iter().enumerate() {
+        let at = start + day * DAY;
+        append_with(store.as_ref(), &events(i as u64 * 10, 10), &|_| at, Some(7)).unwrap();
+    }
+    let before = all_entries(store.as_ref(), LOG);
+    // Back to version 5: no spans, the (log, seq) key on entry_keys.
+    let mut raw = pg::raw(&db);
+    raw.batch_execute(
+        "DROP TABLE aitrail.entry_spans; \
+         ALTER TABLE aitrail.entry_keys ADD CONSTRAINT entry_keys_seq PRIMARY KEY (log_id, seq); \
+         ALTER TABLE aitrail.schema_migrations DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.schema_migrations WHERE version = 6; \
+         ALTER TABLE aitrail.schema_migrations ENABLE TRIGGER refuse_update_delete",
+    )
+    .unwrap();
+    let report = PgStore::init(&db.url(), None).unwrap();
+    assert_eq!(report.migrated, Migrated { from: 5, to: 6 });
+    let spans: Vec<(i64, i64)> = raw
+        .query(
+            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(spans, [(0, 20), (20, 30), (30, 40)], "one span per day");
+    let store = Arc::new(PgStore::open(&db.url()).unwrap());
+    assert_eq!(all_entries(store.as_ref(), LOG), before);
+    assert_eq!(store.entry(LOG, 25).unwrap(), Some(before[25].clone()));
+    let seqs = append_with(store.as_ref(), &events(40, 5), &|_| now(), Some(7)).unwrap();
+    assert_eq!(seqs, (40..45).collect::<Vec<_>>());
+    assert!(verify(store.as_ref()).ok);
 }
 
 #[test]
@@ -528,6 +626,9 @@ fn update_delete_and_truncate_are_refused_even_to_the_owner() {
         format!("TRUNCATE aitrail.{today}"),
         "UPDATE aitrail.entry_keys SET seq = seq + 1".to_owned(),
         "TRUNCATE aitrail.entry_keys".to_owned(),
+        "UPDATE aitrail.entry_spans SET next_seq = next_seq + 1".to_owned(),
+        "DELETE FROM aitrail.entry_spans".to_owned(),
+        "TRUNCATE aitrail.entry_spans".to_owned(),
         "UPDATE aitrail.nodes SET hash = '\\x00'".to_owned(),
         "DELETE FROM aitrail.nodes".to_owned(),
         "TRUNCATE aitrail.nodes".to_owned(),
@@ -616,6 +717,8 @@ fn the_application_role_may_select_and_insert_only() {
         format!("TRUNCATE aitrail.{today}"),
         format!("DELETE FROM aitrail.{today}"),
         "DELETE FROM aitrail.entry_keys".to_owned(),
+        "DELETE FROM aitrail.entry_spans".to_owned(),
+        "UPDATE aitrail.entry_spans SET last_at = now()".to_owned(),
         "UPDATE aitrail.checkpoints SET size = 1".to_owned(),
         "INSERT INTO aitrail.schema_migrations (version, name) VALUES (50, 'x')".to_owned(),
         "CREATE TABLE aitrail.mine (x int)".to_owned(),

@@ -7,11 +7,12 @@
 //!
 //! Uniqueness across partitions: PostgreSQL only enforces a unique index on a partitioned
 //! table when it includes the partition key (`recorded_at`), which (log, seq) and
-//! (log, event id) do not. So `aitrail.entry_keys`, an unpartitioned table of 36-byte rows
-//! written with the entries (in the same transaction, or for a large group in the log's
-//! transaction committed right after the entries', see `postgres::EntriesTx`), carries both
-//! unique keys for the whole log: the database itself refuses a repeated seq (a fork) or
-//! event id, whatever the day.
+//! (log, event id) do not. So two unpartitioned tables are written with the entries (in the
+//! same transaction, or for a large group in the log's transaction committed right after the
+//! entries', see `postgres::EntriesTx`): `aitrail.entry_keys`, 36-byte rows unique by
+//! (log, event id), and `aitrail.entry_spans`, one row per group commit whose keys make a
+//! log's spans one run from 0 (V6). The database itself refuses a repeated seq (a fork), a
+//! skipped one or a repeated event id, whatever the day.
 
 use crate::error::{Result, StoreError};
 use ::postgres::Client;
@@ -50,10 +51,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "entries may commit before their keys (large group commits on two connections)",
         sql: V5,
     },
+    Migration {
+        version: 6,
+        name: "entry_spans: one row per group commit holds the seqs; entry_keys keep event ids",
+        sql: V6,
+    },
 ];
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// No table changes: the version says that a large group commit's entries may now commit
 /// just before its keys, on another connection, and that every append first gives keys to
@@ -63,11 +69,61 @@ const V5: &str = "COMMENT ON TABLE aitrail.entry_keys IS \
 'The keys of every entry. A large group commit''s entries commit just before its keys; \
 entries left without keys by a stop in between are given them by the next append on the log.'";
 
+/// The seqs move from one key row per entry to one span row per group commit: the same
+/// guarantee (no seq twice, none skipped, whatever the day) for one index entry per group
+/// instead of one per entry. Spans are backfilled from the keys (one per run of consecutive
+/// seqs and day), and every role that may insert keys may insert spans.
+const V6: &str = r#"
+CREATE TABLE aitrail.entry_spans (
+    log_id    integer NOT NULL,
+    first_seq bigint NOT NULL,
+    next_seq  bigint NOT NULL,
+    first_at  timestamptz NOT NULL,
+    last_at   timestamptz NOT NULL,
+    -- The span this one continues: none for the log's first.
+    after_seq bigint GENERATED ALWAYS AS (NULLIF(first_seq, 0)) STORED,
+    CONSTRAINT entry_spans_first PRIMARY KEY (log_id, first_seq),
+    CONSTRAINT entry_spans_next UNIQUE (log_id, next_seq),
+    CONSTRAINT entry_spans_follows FOREIGN KEY (log_id, after_seq)
+        REFERENCES aitrail.entry_spans (log_id, next_seq),
+    CONSTRAINT entry_spans_order CHECK (first_seq >= 0 AND next_seq > first_seq AND last_at >= first_at)
+);
+COMMENT ON TABLE aitrail.entry_spans IS
+'The seqs of every log, one row per group commit: each span starts where another ends (or at 0) and no two start or end at one seq, so the spans of a log are one run from 0 to its size: no seq twice, none skipped.';
+INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at)
+SELECT log_id, min(seq), max(seq) + 1, min(recorded_at), max(recorded_at)
+FROM (SELECT log_id, seq, recorded_at,
+             seq - row_number() OVER (PARTITION BY log_id ORDER BY seq) AS run,
+             date_trunc('day', recorded_at, 'UTC') AS day
+      FROM aitrail.entry_keys) k
+GROUP BY log_id, run, day;
+ALTER TABLE aitrail.entry_keys DROP CONSTRAINT entry_keys_seq;
+COMMENT ON TABLE aitrail.entry_keys IS
+'The event id of every entry, unique per log whatever the day (its seqs: entry_spans). A large group commit''s entries commit just before its keys and span; entries left without them by a stop in between are given them by the next append on the log.';
+CREATE TRIGGER refuse_update_delete BEFORE UPDATE OR DELETE ON aitrail.entry_spans
+    FOR EACH ROW EXECUTE FUNCTION aitrail.refuse_change();
+CREATE TRIGGER refuse_truncate BEFORE TRUNCATE ON aitrail.entry_spans
+    FOR EACH STATEMENT EXECUTE FUNCTION aitrail.refuse_change();
+ALTER TABLE aitrail.entry_spans ENABLE ALWAYS TRIGGER refuse_update_delete;
+ALTER TABLE aitrail.entry_spans ENABLE ALWAYS TRIGGER refuse_truncate;
+DO $do$
+DECLARE r text;
+BEGIN
+    FOR r IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+             WHERE table_schema = 'aitrail' AND table_name = 'entry_keys'
+               AND privilege_type = 'INSERT' AND grantee <> current_user LOOP
+        EXECUTE format('GRANT SELECT, INSERT ON aitrail.entry_spans TO %I', r);
+    END LOOP;
+END
+$do$;
+"#;
+
 /// Tables that are never partitioned; each refuses UPDATE, DELETE and TRUNCATE.
 pub const PLAIN_TABLES: &[&str] = &[
     "schema_migrations",
     "logs",
     "entry_keys",
+    "entry_spans",
     "nodes",
     "checkpoints",
     "tokens",
@@ -79,6 +135,7 @@ const APP_WRITES: &[&str] = &[
     "logs",
     "entries",
     "entry_keys",
+    "entry_spans",
     "nodes",
     "checkpoints",
     "tokens",

@@ -4,7 +4,8 @@
 //! `aitrail.entries` table and indexes, in transactions of the same size:
 //!
 //! - plain COPY: the rows (entry bytes, index columns, zero hashes) by binary COPY, no hashing;
-//!   once more together with their `entry_keys` rows (all the tables aitrail writes); and
+//!   once more together with their `entry_keys` rows and `entry_spans` row (all the tables
+//!   aitrail writes); and
 //!   once more the way aitrail writes a large group: the entries on one connection and the
 //!   keys on another, at once, committed in that order;
 //! - aitrail: the sequencer (seq, dedupe, leaf + chain hashes, Merkle nodes) and the store's
@@ -169,11 +170,11 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         plain,
     );
     row(
-        "plain binary COPY into `aitrail.entries` + `aitrail.entry_keys` (every table aitrail writes), no hashing",
+        "plain binary COPY into `aitrail.entries` + `aitrail.entry_keys` + `entry_spans` (every table aitrail writes), no hashing",
         plain_keys,
     );
     row(
-        "plain binary COPY into the same tables on two connections, as aitrail writes a large group (entries, keys), no hashing",
+        "plain binary COPY into the same tables on two connections, as aitrail writes a large group (entries; keys and span), no hashing",
         split,
     );
     row(
