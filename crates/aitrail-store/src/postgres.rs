@@ -112,7 +112,8 @@ const SPAN_OF: &str =
 /// decreases along a log), from the spans holding them.
 const SPAN_BOUNDS: &str = "SELECT \
     (SELECT first_at FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq <= $2 ORDER BY first_seq DESC LIMIT 1), \
-    (SELECT last_at FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq <= $3 AND next_seq > $3)";
+    (SELECT last_at FROM (SELECT last_at, next_seq FROM aitrail.entry_spans \
+        WHERE log_id = $1 AND first_seq <= $3 ORDER BY first_seq DESC LIMIT 1) s WHERE next_seq > $3)";
 const SPAN_INSERT: &str = "INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) VALUES ($1, $2, $3, $4, $5)";
 /// A small group's span and keys in one statement (one round trip, as its keys alone).
 const SPAN_AND_KEYS_INSERT: &str = "WITH span AS (INSERT INTO aitrail.entry_spans \
@@ -137,8 +138,11 @@ const KEYLESS_RUN: &str = "SELECT count(*), count(DISTINCT seq), min(seq), max(s
     (SELECT leaf_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1), \
     (SELECT chain_hash FROM aitrail.entries WHERE log_id = $1 AND seq = $2 AND recorded_at >= $3 LIMIT 1) \
     FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
-/// The keys of every entry from the head on (`repair_keys`).
-const KEYS_REPAIR: &str = "INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) SELECT log_id, seq, event_id, recorded_at FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
+/// The keys of every entry from the head on that has none (`repair_keys`; a writer of schema
+/// version 5 still running after the migration writes keys without a span).
+const KEYS_REPAIR: &str = "INSERT INTO aitrail.entry_keys (log_id, seq, event_id, recorded_at) \
+    SELECT log_id, seq, event_id, recorded_at FROM aitrail.entries e WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3 \
+    AND NOT EXISTS (SELECT 1 FROM aitrail.entry_keys k WHERE k.log_id = e.log_id AND k.event_id = e.event_id AND k.seq = e.seq)";
 /// Their span (`repair_keys` checked that they are one run).
 const SPAN_REPAIR: &str = "INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) SELECT $1, min(seq), max(seq) + 1, min(recorded_at), max(recorded_at) FROM aitrail.entries WHERE log_id = $1 AND seq >= $2 AND recorded_at >= $3";
 const HEAD_ANY_DAY: &str = "SELECT seq, chain_hash, recorded_at FROM aitrail.entries WHERE log_id = $1 ORDER BY seq DESC LIMIT 1";
@@ -832,7 +836,7 @@ struct SideLock<'a> {
 /// with its nodes, never acknowledged, as if the acknowledgement alone had been lost. The
 /// next append on the log finds it under the lock (`repair_keys`) and writes its keys, and
 /// a client resending the group gets the original receipts. Until then the head and reads
-/// by seq or id stop at the last key (search and verify read the entries themselves).
+/// by seq or id stop at the last span (search and verify read the entries themselves).
 ///
 /// Should the append's own backend go (and its lock with it) while this transaction is
 /// open, the next writer must not read the head before this one has ended: each side holds
@@ -896,7 +900,8 @@ fn drop_session_locks(conn: &mut Pooled<'_>) {
 }
 
 /// Writes the keys and the span of entries a split group commit stored but whose keys never
-/// committed (see `EntriesTx`), under the log's lock; returns how many.
+/// committed (see `EntriesTx`), under the log's lock; returns how many entries it gave a
+/// span.
 fn repair_keys(
     tx: &mut Transaction<'_>,
     cache: &mut Cache,
@@ -930,10 +935,10 @@ fn repair_keys(
         )));
     }
     let stmt = prepared(tx, cache, KEYS_REPAIR)?;
-    let keyed = tx.execute(&stmt, &[&log_id, &next, &since])?;
+    tx.execute(&stmt, &[&log_id, &next, &since])?;
     let stmt = prepared(tx, cache, SPAN_REPAIR)?;
     tx.execute(&stmt, &[&log_id, &next, &since])?;
-    Ok(keyed)
+    Ok(rows as u64)
 }
 
 /// What a group commit inserted so far, encoded for COPY.

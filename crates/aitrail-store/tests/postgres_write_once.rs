@@ -525,7 +525,49 @@ fn the_spans_refuse_a_repeated_or_skipped_seq() {
     assert_eq!(insert(&mut raw, 15, 14).unwrap_err(), "entry_spans_order");
     insert(&mut raw, 15, 20).expect("the next run is taken");
     assert_eq!(insert(&mut raw, 15, 21).unwrap_err(), "entry_spans_first");
+    assert_eq!(insert(&mut raw, 12, 15).unwrap_err(), "entry_spans_next");
     assert_eq!(insert(&mut raw, 19, 21).unwrap_err(), "entry_spans_follows");
+}
+
+/// Entries with keys but no span (what a writer of version 5 still running after the
+/// migration leaves) are given their span by the next append, not written again.
+#[test]
+fn entries_with_keys_but_no_span_get_their_span() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 10));
+    append_new(&seq, LOG, events(10, 5));
+    let mut su = pg::raw(&db);
+    su.batch_execute(
+        "ALTER TABLE aitrail.entry_spans DISABLE TRIGGER refuse_update_delete; \
+         DELETE FROM aitrail.entry_spans WHERE first_seq = 10; \
+         ALTER TABLE aitrail.entry_spans ENABLE TRIGGER refuse_update_delete",
+    )
+    .unwrap();
+    assert_eq!(store.head(LOG).unwrap().size, 10);
+    let out = Sequencer::new(store.clone())
+        .append(LOG, events(15, 3))
+        .unwrap();
+    let seqs: Vec<u64> = out.iter().map(|o| o.receipt().seq).collect();
+    assert_eq!(seqs, [15, 16, 17]);
+    let spans: Vec<(i64, i64)> = su
+        .query(
+            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(spans, [(0, 10), (10, 15), (15, 18)]);
+    let keys: i64 = su
+        .query_one("SELECT count(*) FROM aitrail.entry_keys", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 18, "no key written twice");
+    assert!(verify(store.as_ref()).ok);
 }
 
 /// Version 6 moved the seqs from one key row per entry to one span per group commit: a
@@ -540,6 +582,7 @@ fn the_spans_are_backfilled_from_the_keys_of_a_version_5_store() {
         let at = start + day * DAY;
         append_with(store.as_ref(), &events(i as u64 * 10, 10), &|_| at, Some(7)).unwrap();
     }
+    append_new(&Sequencer::new(store.clone()), "other", events(100, 3));
     let before = all_entries(store.as_ref(), LOG);
     // Back to version 5: no spans, the (log, seq) key on entry_keys.
     let mut raw = pg::raw(&db);
@@ -553,19 +596,32 @@ fn the_spans_are_backfilled_from_the_keys_of_a_version_5_store() {
     .unwrap();
     let report = PgStore::init(&db.url(), None).unwrap();
     assert_eq!(report.migrated, Migrated { from: 5, to: 6 });
-    let spans: Vec<(i64, i64)> = raw
+    let spans: Vec<(String, i64, i64)> = raw
         .query(
-            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
+            "SELECT l.name, first_seq, next_seq FROM aitrail.entry_spans s \
+             JOIN aitrail.logs l ON l.id = s.log_id ORDER BY l.name, first_seq",
             &[],
         )
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    assert_eq!(spans, [(0, 20), (20, 30), (30, 40)], "one span per day");
+    let spans: Vec<(&str, i64, i64)> = spans.iter().map(|(l, a, b)| (&l[..], *a, *b)).collect();
+    assert_eq!(
+        spans,
+        [(LOG, 0, 20), (LOG, 20, 30), (LOG, 30, 40), ("other", 0, 3)],
+        "one span per log, run and day"
+    );
     let store = Arc::new(PgStore::open(&db.url()).unwrap());
     assert_eq!(all_entries(store.as_ref(), LOG), before);
     assert_eq!(store.entry(LOG, 25).unwrap(), Some(before[25].clone()));
+    assert_eq!(store.head("other").unwrap().size, 3);
+    // Leaf hashes across the backfilled days: a proof from the first day to the last.
+    log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    let proof = log::prove(store.as_ref(), LOG, &before[3].event_id)
+        .unwrap()
+        .unwrap();
+    proof.verify(&signer().verifier()).unwrap();
     let seqs = append_with(store.as_ref(), &events(40, 5), &|_| now(), Some(7)).unwrap();
     assert_eq!(seqs, (40..45).collect::<Vec<_>>());
     assert!(verify(store.as_ref()).ok);
@@ -683,10 +739,12 @@ fn the_application_role_may_select_and_insert_only() {
     let url = db.url_as(&app, Some(&password));
     let store = Arc::new(PgStore::open(&url).unwrap());
     let seq = Sequencer::new(store.clone());
-    let receipts: Vec<Receipt> = append_new(&seq, LOG, events(0, 300));
+    let mut receipts: Vec<Receipt> = append_new(&seq, LOG, events(0, 300));
+    // A second group commit: its span's foreign key is checked with the role's rights.
+    receipts.extend(append_new(&seq, LOG, events(300, 2)));
     append_new(&seq, "tenant-b", events(1000, 3));
     let (cp, _) = log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
-    assert_eq!(cp.size, 300);
+    assert_eq!(cp.size, 302);
     let proof = log::prove(store.as_ref(), LOG, &receipts[7].id.to_string())
         .unwrap()
         .unwrap();
@@ -841,7 +899,7 @@ fn a_detached_partition_is_located_by_verify() {
         "{:#?}",
         report.problems
     );
-    // Appending now fails (the keys still hold every seq) instead of forking the log.
+    // Appending now fails (the spans still hold every seq) instead of forking the log.
     let seq = Sequencer::new(store.clone());
     let err = seq.append(LOG, events(9000, 1)).unwrap_err();
     assert!(err.to_string().contains("commit failed"), "{err}");
