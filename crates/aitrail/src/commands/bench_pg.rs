@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 /// Events per transaction on every single-client path (as `aitrail bench ingest`).
 const BATCH: usize = 5_000;
 /// Rounds of the single-client paths.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Concurrent clients, and events per transaction for each of them.
 const CLIENTS: usize = 8;
 const CLIENT_BATCH: usize = 100;
