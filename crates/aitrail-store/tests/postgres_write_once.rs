@@ -104,6 +104,19 @@ fn append_with(
         .map(|()| seqs)
 }
 
+/// Every span of the database (one log), by first seq: (first_seq, next_seq).
+fn spans(client: &mut postgres::Client) -> Vec<(i64, i64)> {
+    client
+        .query(
+            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 /// A log over three days: 120 entries two days ago, 150 yesterday, 90 today through the
 /// sequencer, with a signed checkpoint after each day. Returns the first seq of each day.
 fn three_day_log(store: &Arc<PgStore>) -> [u64; 3] {
@@ -420,15 +433,7 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
         .unwrap()
         .get(0);
     assert_eq!(keys, 5050);
-    let spans: Vec<(i64, i64)> = su
-        .query(
-            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let spans = spans(&mut su);
     assert_eq!(
         spans,
         [(0, 2000), (2000, 5000), (5000, 5050)],
@@ -552,15 +557,7 @@ fn entries_with_keys_but_no_span_get_their_span() {
         .unwrap();
     let seqs: Vec<u64> = out.iter().map(|o| o.receipt().seq).collect();
     assert_eq!(seqs, [15, 16, 17]);
-    let spans: Vec<(i64, i64)> = su
-        .query(
-            "SELECT first_seq, next_seq FROM aitrail.entry_spans ORDER BY first_seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let spans = spans(&mut su);
     assert_eq!(spans, [(0, 10), (10, 15), (15, 18)]);
     let keys: i64 = su
         .query_one("SELECT count(*) FROM aitrail.entry_keys", &[])
