@@ -84,12 +84,14 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_
 /// `EntriesTx` of an earlier append has ended (committed or rolled back) before the head
 /// is read.
 /// The transaction may sit idle while a second connection streams (`EntriesTx`): no idle
-/// timeout of the server's may end it then.
+/// timeout of the server's may end it then. Also returns the schema version: a process
+/// started before `init` migrated the database stops writing at its next group commit.
 const LOCK_LOG: &str =
     "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
     b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($2, 0)) FROM l) \
     SELECT pg_advisory_unlock(hashtextextended($2, 0)), \
-        set_config('idle_in_transaction_session_timeout', '0', true) FROM b";
+        set_config('idle_in_transaction_session_timeout', '0', true), \
+        (SELECT max(version) FROM aitrail.schema_migrations) FROM b";
 /// An `EntriesTx` takes the second key shared ($1), then checks that the log's lock ($2) is
 /// still held by the append's own backend ($3): should that backend have gone (and with it
 /// the lock, to another writer), the side refuses to go on.
@@ -727,7 +729,11 @@ impl PgStore {
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
         let lock_key = format!("aitrail log:{log}");
         let side_key = format!("aitrail log entries:{log}");
-        tx.execute(&stmt, &[&lock_key, &side_key])?;
+        let locked = tx.query_one(&stmt, &[&lock_key, &side_key])?;
+        let version: Option<i32> = locked.try_get(2)?;
+        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(schema::newer_schema(v));
+        }
         // A log created in this transaction keeps its group on this connection: entries of
         // a second one would outlive a rollback of the log's row.
         let (log_id, new_log) = match known {

@@ -227,7 +227,9 @@ fn init_is_versioned_and_idempotent() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
-    PgStore::open(&db.url()).expect("an initialised database opens");
+    let running = Arc::new(PgStore::open(&db.url()).expect("an initialised database opens"));
+    let seq = Sequencer::new(running.clone());
+    append_new(&seq, LOG, events(0, 3));
 
     // A schema newer than this build is refused, naming the way out.
     raw.batch_execute(
@@ -237,6 +239,10 @@ fn init_is_versioned_and_idempotent() {
     .unwrap();
     let err = PgStore::open(&db.url()).err().expect("a newer schema");
     assert!(err.to_string().contains("upgrade aitrail"), "{err}");
+    // A process that opened the store before the migration stops writing at its next commit.
+    let err = seq.append(LOG, events(3, 2)).unwrap_err();
+    assert!(err.to_string().contains("upgrade aitrail"), "{err}");
+    assert_eq!(running.head(LOG).unwrap().size, 3, "nothing was written");
     let err = PgStore::init(&db.url(), None).expect_err("init does not downgrade");
     assert!(err.to_string().contains("version 99"), "{err}");
 }
