@@ -88,7 +88,6 @@ impl Ctx {
     }
 }
 
-/// Unix microseconds now.
 /// A bench's input as requests of `size` events, shared with the sequencer
 /// (`Sequencer::append_shared`): built before a clock starts and freed after it stops.
 pub fn shared_requests(
@@ -101,6 +100,7 @@ pub fn shared_requests(
         .collect()
 }
 
+/// Unix microseconds now.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
