@@ -61,16 +61,27 @@ impl PreparedEvent {
 /// concatenation gives exactly the canonical bytes of the whole record (tested below).
 pub fn entry_bytes(seq: u64, log: &str, recorded_at: &str, canonical_event: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(canonical_event.len() + log.len() + recorded_at.len() + 64);
+    write_entry_bytes(&mut out, seq, log, recorded_at, canonical_event);
+    out
+}
+
+/// `entry_bytes` appended to `out` (a buffer used again allocates nothing once large enough).
+pub fn write_entry_bytes(
+    out: &mut Vec<u8>,
+    seq: u64,
+    log: &str,
+    recorded_at: &str,
+    canonical_event: &[u8],
+) {
     out.extend_from_slice(b"{\"event\":");
     out.extend_from_slice(canonical_event);
     out.extend_from_slice(b",\"log\":");
-    crate::canonical::write_string(&mut out, log);
+    crate::canonical::write_string(out, log);
     out.extend_from_slice(b",\"recorded_at\":");
-    crate::canonical::write_string(&mut out, recorded_at);
+    crate::canonical::write_string(out, recorded_at);
     out.extend_from_slice(b",\"seq\":");
     out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
     out.push(b'}');
-    out
 }
 
 /// The `seq` a record claims, read from the tail of its entry bytes without parsing the rest

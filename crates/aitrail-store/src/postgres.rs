@@ -1012,9 +1012,9 @@ impl<'s> PgTx<'_, '_, 's> {
     /// server stores the first rows while the client still hashes the later ones; then the
     /// keys (one COPY: a stored event id or seq is refused there and rolls everything back)
     /// and the nodes.
-    fn stream(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+    fn stream(&mut self, feed: Feed<'_>) -> Result<()> {
         self.flush()?;
-        let Some(chunk) = next() else {
+        let Some(chunk) = (feed.next)() else {
             return Ok(());
         };
         // Refused before the COPY opens (a group's rows share one recorded_at).
@@ -1029,14 +1029,14 @@ impl<'s> PgTx<'_, '_, 's> {
         };
         match side {
             Some(Ok(side)) => {
-                let streamed = self.stream_split(side, chunk, next);
+                let streamed = self.stream_split(side, chunk, feed);
                 // Its keys may be in this transaction without their entries: never commit it.
                 self.failed |= streamed.is_err();
                 streamed
             }
             // A connection that cannot begin (a lost lock, a server that closed it) leaves
             // the group to this one; `EntriesTx` rolls back or closes it on drop.
-            Some(Err(_)) | None => self.stream_one(chunk, next),
+            Some(Err(_)) | None => self.stream_one(chunk, feed),
         }
     }
 
@@ -1046,7 +1046,7 @@ impl<'s> PgTx<'_, '_, 's> {
         &mut self,
         mut side: EntriesTx<'s>,
         chunk: Chunk,
-        next: &mut dyn FnMut() -> Option<Chunk>,
+        feed: Feed<'_>,
     ) -> Result<()> {
         let log_id = self.log_id;
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
@@ -1060,12 +1060,25 @@ impl<'s> PgTx<'_, '_, 's> {
             &mut writer,
             &mut entries,
             chunk,
-            next,
+            feed,
         )?;
         // The keys and the span while the entries' backend still works through its backlog;
-        // a stored event id or seq is refused here, before anything commits.
-        keys.send(self.tx, self.cache, log_id)?;
-        entries.finish_parts(writer)?;
+        // a stored event id or seq is refused there, before anything commits. They go on a
+        // thread of their own: rows queued for the entries' connection only reach its socket
+        // while a thread waits on that connection, so this one keeps feeding it meanwhile
+        // (the entries' backend would otherwise run dry while the keys are sent).
+        let (tx, tx_cache) = (&mut *self.tx, &mut *self.cache);
+        let (keys_sent, entries_sent) = std::thread::scope(|s| {
+            let keys_thread = s.spawn(move || keys.send(tx, tx_cache, log_id));
+            let entries_sent = entries.finish_parts(writer);
+            let keys_sent = keys_thread
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Commit("the keys' thread panicked".into())));
+            (keys_sent, entries_sent)
+        });
+        // A refused key first: a stored event id makes the sequencer look ids up and redo.
+        keys_sent?;
+        entries_sent?;
         insert_nodes(client, cache, log_id, &nodes)?;
         self.entries_tx = Some(side);
         Ok(())
@@ -1073,7 +1086,7 @@ impl<'s> PgTx<'_, '_, 's> {
 
     /// The group on this connection alone: the entries streamed into one COPY, then the keys
     /// and the nodes.
-    fn stream_one(&mut self, chunk: Chunk, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
+    fn stream_one(&mut self, chunk: Chunk, feed: Feed<'_>) -> Result<()> {
         let log_id = self.log_id;
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
         let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
@@ -1085,7 +1098,7 @@ impl<'s> PgTx<'_, '_, 's> {
             &mut writer,
             &mut entries,
             chunk,
-            next,
+            feed,
         )?;
         entries.finish_parts(writer)?;
         self.pending = Some(Pending {
@@ -1097,8 +1110,15 @@ impl<'s> PgTx<'_, '_, 's> {
     }
 }
 
-/// Sends the entries of `chunk` and of every later one into `writer` as they come; returns
-/// their keys and the nodes they complete.
+/// Where a streamed group's chunks come from (`next`, None after the last) and go once
+/// encoded (`done`: their buffers are used again), as `AppendTx::insert_all` gives them.
+struct Feed<'f> {
+    next: &'f mut dyn FnMut() -> Option<Chunk>,
+    done: &'f mut dyn FnMut(Chunk),
+}
+
+/// Sends the entries of `chunk` and of every later one of `feed` into `writer` as they come;
+/// returns their keys and the nodes they complete.
 fn stream_chunks(
     store: &PgStore,
     missing_day: &mut Option<i64>,
@@ -1106,7 +1126,7 @@ fn stream_chunks(
     writer: &mut CopyInWriter<'_>,
     entries: &mut CopyBuffer,
     mut chunk: Chunk,
-    next: &mut dyn FnMut() -> Option<Chunk>,
+    feed: Feed<'_>,
 ) -> Result<(Keys, Vec<Node>)> {
     let (mut keys, mut nodes) = (Keys::default(), Vec::new());
     loop {
@@ -1114,8 +1134,9 @@ fn stream_chunks(
         push_entries(entries, log_id, &chunk.0)?;
         keys.add(&chunk.0)?;
         nodes.append(&mut chunk.1);
+        (feed.done)(chunk);
         entries.send_part(writer)?;
-        match next() {
+        match (feed.next)() {
             Some(c) => chunk = c,
             None => return Ok((keys, nodes)),
         }
@@ -1163,8 +1184,12 @@ impl AppendTx for PgTx<'_, '_, '_> {
         Ok(())
     }
 
-    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
-        self.stream(next)
+    fn insert_all(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<Chunk>,
+        done: &mut dyn FnMut(Chunk),
+    ) -> Result<()> {
+        self.stream(Feed { next, done })
     }
 }
 

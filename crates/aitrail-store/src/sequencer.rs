@@ -21,8 +21,9 @@ use crate::error::{Result, StoreError};
 use crate::nodes::{is_stored, StridedNodes};
 use crate::store::{AppendTx, Chunk, NewEntry, Node, Store, StoredEntry};
 use aitrail_core::chain::chain_hash;
-use aitrail_core::entry::{entry_bytes, PreparedEvent, Receipt, Record};
+use aitrail_core::entry::{entry_bytes, write_entry_bytes, PreparedEvent, Receipt, Record};
 use aitrail_core::event::format_time;
+use aitrail_core::event::IndexFields;
 use aitrail_core::merkle::{leaf_hash, Frontier, Hash};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -383,22 +384,36 @@ fn group_commit(
     };
     let count: usize = jobs.iter().map(|j| j.events.len()).sum();
     if count < PIPELINE_MIN {
-        return build(plan, &mut |entries, nodes| tx.insert(&entries, &nodes));
+        return build(
+            plan,
+            &mut |entries, nodes| tx.insert(&entries, &nodes),
+            &mut || None,
+        );
     }
     // Hashing and the backend's work overlap: a helper thread builds entries chunk by chunk
     // while this one (which holds the transaction) inserts them as they come (PostgreSQL
     // streams them into one open COPY). Should the builder fail, it hangs up, the chunks
-    // end early and its error (joined below) rolls the transaction back.
+    // end early and its error (joined below) rolls the transaction back. Chunks written
+    // come back to the builder, which fills their entries again: a group allocates (and
+    // frees, on another thread than the one that allocated) only its first few chunks.
     std::thread::scope(|scope| {
         let (send, chunks) = mpsc::sync_channel::<Chunk>(4);
+        let (give_back, written) = mpsc::channel::<Chunk>();
         let builder = scope.spawn(move || {
-            build(plan, &mut |entries, nodes| {
-                // The receiver only hangs up after an insert failed, which it reports.
-                send.send((entries, nodes))
-                    .map_err(|_| StoreError::Commit("insert stopped".into()))
-            })
+            build(
+                plan,
+                &mut |entries, nodes| {
+                    // The receiver only hangs up after an insert failed, which it reports.
+                    send.send((entries, nodes))
+                        .map_err(|_| StoreError::Commit("insert stopped".into()))
+                },
+                &mut || written.try_recv().ok().map(|(entries, _)| entries),
+            )
         });
-        let inserted = tx.insert_all(&mut || chunks.recv().ok());
+        let inserted = tx.insert_all(&mut || chunks.recv().ok(), &mut |chunk| {
+            // The builder may have finished: the chunk is then dropped here.
+            let _ = give_back.send(chunk);
+        });
         drop(chunks);
         let built = builder
             .join()
@@ -410,10 +425,12 @@ fn group_commit(
 
 /// Builds the group's entries in order, handing them to `sink` after the first
 /// `FIRST_CHUNK` events, then every `CHUNK` events, and at the end. A job with a conflicting
-/// id is refused whole, before anything of it is built.
+/// id is refused whole, before anything of it is built. Entries already written, from
+/// `spares`, are filled again rather than allocated anew.
 fn build(
     plan: Plan<'_>,
     sink: &mut dyn FnMut(Vec<NewEntry>, Vec<Node>) -> Result<()>,
+    spares: &mut dyn FnMut() -> Option<Vec<NewEntry>>,
 ) -> Result<Built> {
     let Plan {
         log,
@@ -427,6 +444,7 @@ fn build(
         mut frontier,
     } = plan;
     let mut entries = Vec::with_capacity(FIRST_CHUNK);
+    let mut spare = Vec::new();
     let mut limit = FIRST_CHUNK;
     let mut nodes = Vec::new();
     let mut results = Vec::with_capacity(jobs.len());
@@ -457,8 +475,12 @@ fn build(
                 outcomes.push(Outcome::Duplicate(receipt.clone()));
                 continue;
             }
-            let entry = entry_bytes(seq, log, &recorded_text, &ev.canonical);
-            let leaf = leaf_hash(&entry);
+            if spare.is_empty() {
+                spare = spares().unwrap_or_default();
+            }
+            let mut e = spare.pop().unwrap_or_default();
+            fill(&mut e, ev, log, seq, (recorded_at, &recorded_text));
+            let leaf = leaf_hash(&e.entry);
             chain = chain_hash(&chain, &leaf);
             frontier.push(leaf, |level, index, hash| {
                 if is_stored(level) {
@@ -485,18 +507,9 @@ fn build(
                 );
             }
             outcomes.push(Outcome::Appended(receipt));
-            entries.push(NewEntry {
-                seq,
-                event_id: ev.id.to_string(),
-                recorded_at,
-                occurred_at: ev.occurred_at,
-                event_type: ev.event_type.clone(),
-                task_id: ev.task_id.clone(),
-                index: ev.index.clone(),
-                entry,
-                leaf_hash: leaf,
-                chain_hash: chain,
-            });
+            e.leaf_hash = leaf;
+            e.chain_hash = chain;
+            entries.push(e);
             seq += 1;
             if entries.len() == limit {
                 limit = CHUNK;
@@ -519,6 +532,52 @@ fn build(
             frontier,
         },
     ))
+}
+
+/// Makes `e`, an entry possibly filled before for another event, the entry of `ev` at `seq`,
+/// in the buffers it already has; the caller sets the hashes of its entry bytes. Every other
+/// field is set here: the patterns name them all, so a field added later cannot keep another
+/// event's value unnoticed.
+fn fill(e: &mut NewEntry, ev: &PreparedEvent, log: &str, seq: u64, at: (i64, &str)) {
+    let NewEntry {
+        seq: e_seq,
+        event_id,
+        recorded_at,
+        occurred_at,
+        event_type,
+        task_id,
+        index,
+        entry,
+        leaf_hash: _,
+        chain_hash: _,
+    } = e;
+    *e_seq = seq;
+    *recorded_at = at.0;
+    *occurred_at = ev.occurred_at;
+    event_id.clear();
+    event_id.push_str(
+        ev.id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    event_type.clone_from(&ev.event_type);
+    task_id.clone_from(&ev.task_id);
+    let IndexFields {
+        actor_id,
+        model_name,
+        model_version,
+        prompt_version,
+        decision,
+        subject_ref,
+    } = index;
+    actor_id.clone_from(&ev.index.actor_id);
+    model_name.clone_from(&ev.index.model_name);
+    model_version.clone_from(&ev.index.model_version);
+    prompt_version.clone_from(&ev.index.prompt_version);
+    decision.clone_from(&ev.index.decision);
+    subject_ref.clone_from(&ev.index.subject_ref);
+    entry.clear();
+    write_entry_bytes(entry, seq, log, at.1, &ev.canonical);
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub struct Head {
 }
 
 /// A row to append, fully computed by the sequencer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewEntry {
     pub seq: u64,
     pub event_id: String,
@@ -93,12 +93,18 @@ pub trait AppendTx: NodeRows {
     /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
     /// Writes every chunk `next` yields (until None), in order, as `insert` would each of
-    /// them. `next` may block while a chunk is being built, so a backend may send the first
-    /// chunks while later ones are still being hashed (PostgreSQL streams them into one COPY,
-    /// on a second connection). Nothing reads in the transaction after it.
-    fn insert_all(&mut self, next: &mut dyn FnMut() -> Option<Chunk>) -> Result<()> {
-        while let Some((entries, nodes)) = next() {
-            self.insert(&entries, &nodes)?;
+    /// them, and hands each one to `done` once written (its buffers are used again for
+    /// later chunks). `next` may block while a chunk is being built, so a backend may send
+    /// the first chunks while later ones are still being hashed (PostgreSQL streams them into
+    /// one COPY, on a second connection). Nothing reads in the transaction after it.
+    fn insert_all(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<Chunk>,
+        done: &mut dyn FnMut(Chunk),
+    ) -> Result<()> {
+        while let Some(chunk) = next() {
+            self.insert(&chunk.0, &chunk.1)?;
+            done(chunk);
         }
         Ok(())
     }

@@ -292,6 +292,109 @@ pub fn large_requests_dedupe_like_small_ones(store: Arc<dyn Store>) {
     );
 }
 
+/// Every entry of a large request is stored with its own event's columns. The sequencer
+/// fills the entries of chunks already written again for later ones, and this request's
+/// events take turns having an actor, a model or a decision, so a column left over from an
+/// earlier event would show up in a search by it.
+pub fn large_requests_store_each_events_own_columns(store: Arc<dyn Store>) {
+    use aitrail_store::query::{Filter, Query};
+    let seq = Sequencer::new(store.clone());
+    let batch = events(0, 6000);
+    let receipts = append_new(&seq, LOG, batch.clone());
+    let stored = all_entries(store.as_ref(), LOG);
+    assert_eq!(stored.len(), batch.len());
+    let search = |filter: Filter| -> Vec<(u64, i64)> {
+        let mut rows = Vec::new();
+        let q = Query {
+            filter,
+            ..Query::default()
+        };
+        store
+            .query(LOG, &q, &mut |row| {
+                rows.push((row.entry.seq, row.occurred_at));
+                Ok(true)
+            })
+            .unwrap();
+        rows.sort_unstable();
+        rows
+    };
+    for ((entry, receipt), event) in stored.iter().zip(&receipts).zip(&batch) {
+        assert_eq!(entry.event_id, event.id.to_string());
+        let record = Record::parse(&entry.entry).unwrap();
+        assert_eq!(record.seq, receipt.seq);
+        let bytes = aitrail_core::canonical::to_canonical(&record.event.into()).unwrap();
+        assert_eq!(bytes, event.canonical, "seq {}", receipt.seq);
+    }
+    let expect = |keep: &dyn Fn(&PreparedEvent) -> bool| -> Vec<(u64, i64)> {
+        batch
+            .iter()
+            .zip(&receipts)
+            .filter(|(e, _)| keep(e))
+            .map(|(e, r)| (r.seq, e.occurred_at))
+            .collect()
+    };
+    assert_eq!(search(Filter::default()), expect(&|_| true), "occurred_at");
+    // The filters that search the index columns, and those columns of an event.
+    fn filtered(f: &mut Filter) -> [&mut Option<String>; 6] {
+        [
+            &mut f.actor_id,
+            &mut f.model_name,
+            &mut f.model_version,
+            &mut f.prompt_version,
+            &mut f.decision,
+            &mut f.subject_ref,
+        ]
+    }
+    fn columns(e: &PreparedEvent) -> [&Option<String>; 6] {
+        let i = &e.index;
+        [
+            &i.actor_id,
+            &i.model_name,
+            &i.model_version,
+            &i.prompt_version,
+            &i.decision,
+            &i.subject_ref,
+        ]
+    }
+    let mut searches = Vec::new();
+    for e in batch.iter().step_by(97) {
+        searches.push(Filter {
+            task_id: Some(e.task_id.clone()),
+            ..Filter::default()
+        });
+        searches.push(Filter {
+            types: vec![e.event_type.clone()],
+            ..Filter::default()
+        });
+        for (column, value) in columns(e).into_iter().enumerate() {
+            if value.is_some() {
+                let mut f = Filter::default();
+                *filtered(&mut f)[column] = value.clone();
+                searches.push(f);
+            }
+        }
+    }
+    let mut unique: Vec<Filter> = Vec::new();
+    for f in searches {
+        if !unique.contains(&f) {
+            unique.push(f);
+        }
+    }
+    for f in unique {
+        let want: Vec<Option<String>> = filtered(&mut f.clone()).map(|v| v.clone()).into();
+        let wanted = expect(&|e| {
+            f.task_id.as_ref().is_none_or(|t| *t == e.task_id)
+                && (f.types.is_empty() || f.types.contains(&e.event_type))
+                && want
+                    .iter()
+                    .zip(columns(e))
+                    .all(|(want, have)| want.is_none() || want == have)
+        });
+        assert!(!wanted.is_empty());
+        assert_eq!(search(f.clone()), wanted, "{f:?}");
+    }
+}
+
 /// A search by recorded time returns exactly the entries recorded in the range, in seq order,
 /// whatever the bounds (before, inside, between and after the requests), a page at a time.
 pub fn search_by_recorded_time_is_exact(store: Arc<dyn Store>) {
@@ -936,6 +1039,12 @@ mod sqlite {
     }
 
     #[test]
+    fn large_requests_store_each_events_own_columns() {
+        let (_dir, store) = fresh();
+        super::large_requests_store_each_events_own_columns(store);
+    }
+
+    #[test]
     fn head_and_entries_read_back() {
         let (_dir, store) = fresh();
         super::head_and_entries_read_back(store);
@@ -1104,6 +1213,14 @@ mod postgres {
             return;
         };
         super::large_requests_dedupe_like_small_ones(store);
+    }
+
+    #[test]
+    fn large_requests_store_each_events_own_columns() {
+        let Some((_db, store)) = pg::store() else {
+            return;
+        };
+        super::large_requests_store_each_events_own_columns(store);
     }
 
     #[test]

@@ -92,12 +92,15 @@ fn append_with(
                 Some(n) => {
                     let mut chunks = rows.chunks(n);
                     let mut nodes = Some(nodes.clone());
-                    tx.insert_all(&mut || {
-                        // The nodes ride with the first chunk; the store writes them last.
-                        chunks
-                            .next()
-                            .map(|rows| (rows.to_vec(), nodes.take().unwrap_or_default()))
-                    })
+                    tx.insert_all(
+                        &mut || {
+                            // The nodes ride with the first chunk; the store writes them last.
+                            chunks
+                                .next()
+                                .map(|rows| (rows.to_vec(), nodes.take().unwrap_or_default()))
+                        },
+                        &mut drop,
+                    )
                 }
             }
         })

@@ -20,6 +20,12 @@ use std::io::Write;
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Bytes handed to the connection per write while sending.
 const SEND_CHUNK: usize = 256 * 1024;
+/// The same while a COPY is fed part by part. A connection of the `postgres` crate moves
+/// data onto its socket only while the client waits on it, and a write returns as soon as
+/// its data is queued: the last piece of a part waits there until the next part is sent.
+/// Small pieces keep that remainder small, so the server has the rest of each part at once
+/// (with 256 kB pieces, the first part of a group reached it only with the second).
+const PART_PIECE: usize = 16 * 1024;
 
 /// Encoded rows of one COPY, not sent yet.
 pub(crate) struct CopyBuffer {
@@ -91,7 +97,7 @@ impl CopyBuffer {
     ) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
         let mut writer = tx.copy_in(copy)?;
-        write_data(&mut writer, &self.buf)?;
+        write_data(&mut writer, &self.buf, SEND_CHUNK)?;
         Ok(writer.finish()?)
     }
 
@@ -99,7 +105,7 @@ impl CopyBuffer {
     /// (the signature goes with the first rows), and empties the buffer: a group's rows
     /// stream into one COPY while its later rows are still being built.
     pub(crate) fn send_part(&mut self, writer: &mut CopyInWriter<'_>) -> Result<()> {
-        write_data(writer, &self.buf)?;
+        write_data(writer, &self.buf, PART_PIECE)?;
         self.buf.clear();
         // Hand it to the connection now, not at the next write: the server works on these
         // rows while the client builds the next ones.
@@ -110,13 +116,13 @@ impl CopyBuffer {
     /// the server stored.
     pub(crate) fn finish_parts(mut self, mut writer: CopyInWriter<'_>) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
-        write_data(&mut writer, &self.buf)?;
+        write_data(&mut writer, &self.buf, PART_PIECE)?;
         Ok(writer.finish()?)
     }
 }
 
-fn write_data(writer: &mut CopyInWriter<'_>, data: &[u8]) -> Result<()> {
-    for chunk in data.chunks(SEND_CHUNK) {
+fn write_data(writer: &mut CopyInWriter<'_>, data: &[u8], piece: usize) -> Result<()> {
+    for chunk in data.chunks(piece) {
         writer.write_all(chunk).map_err(copy_error)?;
     }
     Ok(())
