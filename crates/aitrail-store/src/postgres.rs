@@ -1014,11 +1014,7 @@ impl<'s> PgTx<'_, '_, 's> {
     /// and the nodes.
     fn stream(&mut self, feed: Feed<'_>) -> Result<()> {
         self.flush()?;
-        let Some(chunk) = (feed.next)() else {
-            return Ok(());
-        };
-        // Refused before the COPY opens (a group's rows share one recorded_at).
-        check_days(self.store, self.missing_day, &chunk.0)?;
+        // The second connection begins (and opens its COPY) while the first chunk is built.
         let store: &'s PgStore = self.store;
         let side = match (&self.side, self.entries_tx.is_none()) {
             (Some(lock), true) => store
@@ -1029,30 +1025,37 @@ impl<'s> PgTx<'_, '_, 's> {
         };
         match side {
             Some(Ok(side)) => {
-                let streamed = self.stream_split(side, chunk, feed);
+                let streamed = self.stream_split(side, feed);
                 // Its keys may be in this transaction without their entries: never commit it.
                 self.failed |= streamed.is_err();
                 streamed
             }
             // A connection that cannot begin (a lost lock, a server that closed it) leaves
             // the group to this one; `EntriesTx` rolls back or closes it on drop.
-            Some(Err(_)) | None => self.stream_one(chunk, feed),
+            Some(Err(_)) | None => {
+                let Some(chunk) = (feed.next)() else {
+                    return Ok(());
+                };
+                // Refused before the COPY opens (a group's rows share one recorded_at).
+                check_days(self.store, self.missing_day, &chunk.0)?;
+                self.stream_one(chunk, feed)
+            }
         }
     }
 
     /// The entries and nodes into `side`, the keys into this transaction, both at once (see
     /// `EntriesTx`). Nothing commits here.
-    fn stream_split(
-        &mut self,
-        mut side: EntriesTx<'s>,
-        chunk: Chunk,
-        feed: Feed<'_>,
-    ) -> Result<()> {
+    fn stream_split(&mut self, mut side: EntriesTx<'s>, feed: Feed<'_>) -> Result<()> {
         let log_id = self.log_id;
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
         let Conn { client, cache, .. } = &mut *side.conn;
         let stmt = prepared(client, cache, COPY_ENTRIES)?;
         let mut writer = client.copy_in(&stmt)?;
+        // No chunk at all (every event of the group a repeat): the COPY and the side end
+        // unused (both roll back when dropped), and nothing is written.
+        let Some(chunk) = (feed.next)() else {
+            return Ok(());
+        };
         let (keys, nodes) = stream_chunks(
             self.store,
             self.missing_day,

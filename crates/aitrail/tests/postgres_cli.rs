@@ -415,3 +415,47 @@ fn retention_archives_and_drops_the_days_partition() {
         .unwrap_or_default();
     assert!(msg.contains("must be owner"), "{err:?}");
 }
+
+/// `bench postgres` runs every path in scratch databases of its own (it checks that
+/// aitrail's log verifies and that the naive trigger forks nowhere with one client), prints
+/// its Markdown tables, and drops every database it made.
+#[test]
+fn bench_postgres_runs_its_paths_and_cleans_up() {
+    let Some(server) = pg::server() else {
+        return;
+    };
+    use aitrail_store::postgres::client::{Client, NoTls};
+    let scratch = |c: &mut Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'aitrail_bench%'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let mut admin = Client::connect(&server, NoTls).unwrap();
+    let before = scratch(&mut admin);
+    let out = Trail::empty().run(&["--store", &server, "bench", "postgres", "--events", "1500"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{text}", stderr(&out));
+    for expected in [
+        "| round | plain COPY | aitrail | naive trigger |",
+        "Round by round, aitrail was",
+        "| aitrail, 8 stores (each its own connections and sequencer, as 8 processes) |",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let eight = text
+        .lines()
+        .find(|l| l.starts_with("| aitrail, 8 stores"))
+        .unwrap();
+    assert!(eight.ends_with("| 0 | 0 |"), "aitrail forked: {eight}");
+    assert_eq!(
+        scratch(&mut admin),
+        before,
+        "a scratch database was left behind"
+    );
+}

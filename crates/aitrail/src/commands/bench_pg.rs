@@ -14,6 +14,10 @@
 //!   row and sets `hash = sha256(prev_hash || payload)` (and the seq after the last one);
 //! - under concurrency: 8 clients at once, naive trigger vs 8 aitrail stores (as 8 processes),
 //!   counting forks: rows whose hash does not follow from the row before them.
+//!
+//! The single-client paths run in rounds, and within a round they take turns transaction by
+//! transaction (`round`): on a machine whose speed drifts from one second to the next (a
+//! shared virtual machine), paths run one after the other would each meet a different one.
 
 use crate::args::{BenchArgs, Cli};
 use crate::commands::ingest::prepare_ndjson;
@@ -32,7 +36,7 @@ use std::time::{Duration, Instant};
 /// Events per transaction on every single-client path (as `aitrail bench ingest`).
 const BATCH: usize = 5_000;
 /// Rounds of the single-client paths.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 /// Concurrent clients, and events per transaction for each of them.
 const CLIENTS: usize = 8;
 const CLIENT_BATCH: usize = 100;
@@ -131,7 +135,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         .collect();
 
     println!(
-        "### Ingest: {} events, {:.0} bytes of JSON each on average, {BATCH} per transaction, best of {ROUNDS} rounds\n",
+        "### Ingest: {} events, {:.0} bytes of JSON each on average, {BATCH} per transaction, best of {ROUNDS} rounds, the paths taking turns transaction by transaction\n",
         thousands(n as u64),
         bytes as f64 / n as f64
     );
@@ -139,20 +143,16 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         let load: Vec<&str> = load.split_whitespace().take(3).collect();
         println!("Load average when the run started: {}.\n", load.join(" "));
     }
-    // Rounds interleave the paths, and each path's best round counts: other work on the
-    // machine slows single runs down, never speeds them up.
+    // Every path's best round counts: other work on the machine slows rounds down, never
+    // speeds them up. Within a round the paths take turns group by group (`round`).
     let mut best = [Duration::MAX; 5];
+    let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        let times = [
-            plain_copy(server, &rows, false)?,
-            plain_copy(server, &rows, true)?,
-            plain_copy_split(server, &rows)?,
-            aitrail_ingest(server, &prepared)?,
-            naive_ingest(server, &rows)?,
-        ];
+        let times = round(server, &rows, &prepared)?;
         for (b, t) in best.iter_mut().zip(times) {
             *b = (*b).min(t);
         }
+        rounds.push(times);
     }
     let [plain, plain_keys, split, ours, naive] = best;
     println!("| path | time | events/s | vs plain COPY |");
@@ -194,6 +194,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         split.as_secs_f64() / ours.as_secs_f64(),
         naive.as_secs_f64() / ours.as_secs_f64()
     );
+    print_rounds(&rounds);
 
     println!(
         "### Concurrency: {CLIENTS} clients at once, {CLIENT_BATCH} events per transaction, {} events in all\n",
@@ -227,6 +228,52 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
 
 fn now_micros() -> i64 {
     super::now_micros()
+}
+
+/// Every round's times and ratios: within a round the paths took turns, so a round's ratios
+/// compare them on the same machine, while the best times above may come from different
+/// rounds.
+fn print_rounds(rounds: &[[Duration; 5]]) {
+    println!(
+        "| round | plain COPY | aitrail | naive trigger | aitrail vs plain | aitrail vs naive |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let (mut vs_plain, mut vs_naive) = (Vec::new(), Vec::new());
+    for (i, [plain, _, _, ours, naive]) in rounds.iter().enumerate() {
+        let (p, o, n) = (plain.as_secs_f64(), ours.as_secs_f64(), naive.as_secs_f64());
+        vs_plain.push(p / o);
+        vs_naive.push(n / o);
+        println!(
+            "| {} | {p:.2} s | {o:.2} s | {n:.2} s | {:.2}x | {:.2}x |",
+            i + 1,
+            p / o,
+            n / o
+        );
+    }
+    println!(
+        "\nRound by round, aitrail was {} plain COPY (median {:.2}x) and {} the naive trigger (median {:.2}x).\n",
+        spread(&vs_plain),
+        median(&mut vs_plain),
+        spread(&vs_naive),
+        median(&mut vs_naive)
+    );
+}
+
+/// "a-bx": the smallest and largest ratio.
+fn spread(ratios: &[f64]) -> String {
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.2}-{hi:.2}x")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 fn machine() -> String {
@@ -265,91 +312,204 @@ fn log_id(client: &mut Client) -> Result<i32> {
         .get(0))
 }
 
-fn plain_copy(server: &str, rows: &[NewEntry], keys: bool) -> Result<Duration> {
-    let db = scratch(server)?;
-    let mut client = Client::connect(&db.url(), NoTls)?;
-    let log_id = log_id(&mut client)?;
-    let started = Instant::now();
-    for chunk in rows.chunks(BATCH) {
-        let mut tx = client.transaction()?;
-        if keys {
-            copy_keys(&mut tx, log_id, chunk)?;
-        }
-        copy_entries(&mut tx, "aitrail.entries", log_id, chunk)?;
-        tx.commit()?;
+/// One single-client path of a round, in a scratch database of its own.
+trait Path {
+    /// Writes group `i` (`rows`: its rows as the baselines write them).
+    fn group(&mut self, i: usize, rows: &[NewEntry]) -> Result<()>;
+    /// Checks what the path wrote, once every group is in (off the clock).
+    fn check(&mut self) -> Result<()> {
+        Ok(())
     }
-    Ok(started.elapsed())
+}
+
+/// One round: the paths take turns group by group (each group starting with the next path
+/// in turn), so every path meets the machine in the same state, however its speed drifts;
+/// returns each path's total time, in the order of `run`.
+fn round(server: &str, rows: &[NewEntry], prepared: &[PreparedEvent]) -> Result<[Duration; 5]> {
+    let mut paths: [Box<dyn Path>; 5] = [
+        Box::new(Plain::new(server, false)?),
+        Box::new(Plain::new(server, true)?),
+        Box::new(Split::new(server)?),
+        Box::new(Ours::new(server, prepared)?),
+        Box::new(Naive::new(server)?),
+    ];
+    let mut times = [Duration::ZERO; 5];
+    for (g, chunk) in rows.chunks(BATCH).enumerate() {
+        for k in 0..paths.len() {
+            let p = (g + k) % paths.len();
+            let started = Instant::now();
+            paths[p].group(g, chunk)?;
+            times[p] += started.elapsed();
+        }
+    }
+    for path in &mut paths {
+        path.check()?;
+    }
+    Ok(times)
+}
+
+/// Plain binary COPY of the rows into `aitrail.entries`, and with `keys` their keys and
+/// span too (every table aitrail writes), on one connection.
+struct Plain {
+    _db: ScratchDatabase,
+    client: Client,
+    log_id: i32,
+    keys: bool,
+}
+
+impl Plain {
+    fn new(server: &str, keys: bool) -> Result<Plain> {
+        let db = scratch(server)?;
+        let mut client = Client::connect(&db.url(), NoTls)?;
+        let log_id = log_id(&mut client)?;
+        Ok(Plain {
+            _db: db,
+            client,
+            log_id,
+            keys,
+        })
+    }
+}
+
+impl Path for Plain {
+    fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
+        let mut tx = self.client.transaction()?;
+        if self.keys {
+            copy_keys(&mut tx, self.log_id, rows)?;
+        }
+        copy_entries(&mut tx, "aitrail.entries", self.log_id, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// Plain COPY the way `PgStore` writes a large group: the entries on one connection and the
 /// keys on another, at once; the entries commit first without waiting for the disk, the
 /// keys' commit makes both durable (one flush).
-fn plain_copy_split(server: &str, rows: &[NewEntry]) -> Result<Duration> {
-    let db = scratch(server)?;
-    let mut entries = Client::connect(&db.url(), NoTls)?;
-    let mut keys = Client::connect(&db.url(), NoTls)?;
-    let log_id = log_id(&mut keys)?;
-    let started = Instant::now();
-    for chunk in rows.chunks(BATCH) {
-        let mut entries_tx = entries.transaction()?;
-        let mut keys_tx = keys.transaction()?;
+struct Split {
+    _db: ScratchDatabase,
+    entries: Client,
+    keys: Client,
+    log_id: i32,
+}
+
+impl Split {
+    fn new(server: &str) -> Result<Split> {
+        let db = scratch(server)?;
+        let entries = Client::connect(&db.url(), NoTls)?;
+        let mut keys = Client::connect(&db.url(), NoTls)?;
+        let log_id = log_id(&mut keys)?;
+        Ok(Split {
+            _db: db,
+            entries,
+            keys,
+            log_id,
+        })
+    }
+}
+
+impl Path for Split {
+    fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
+        let log_id = self.log_id;
+        let mut entries_tx = self.entries.transaction()?;
+        let mut keys_tx = self.keys.transaction()?;
         std::thread::scope(|s| -> Result<()> {
-            let keys = s.spawn(|| copy_keys(&mut keys_tx, log_id, chunk));
+            let keys = s.spawn(|| copy_keys(&mut keys_tx, log_id, rows));
             entries_tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-            copy_entries(&mut entries_tx, "aitrail.entries", log_id, chunk)?;
+            copy_entries(&mut entries_tx, "aitrail.entries", log_id, rows)?;
             keys.join()
                 .map_err(|_| anyhow::anyhow!("the keys' COPY thread panicked"))??;
             Ok(())
         })?;
         entries_tx.commit()?;
         keys_tx.commit()?;
+        Ok(())
     }
-    Ok(started.elapsed())
 }
 
-fn aitrail_ingest(server: &str, prepared: &[PreparedEvent]) -> Result<Duration> {
-    let db = scratch(server)?;
-    // The log exists before the clock starts, as for the baselines (`log_id`).
-    log_id(&mut Client::connect(&db.url(), NoTls)?)?;
-    let store: Arc<dyn Store> = Arc::new(PgStore::open(&db.url())?);
-    let seq = Sequencer::new(store.clone());
-    // The requests outlive the clock, as the baselines' rows do: freeing the input is not
-    // part of the ingest (`append_shared` frees nothing of it on the sequencer).
-    let requests = super::shared_requests(prepared, BATCH);
-    let started = Instant::now();
-    for request in &requests {
-        seq.append_shared(LOG, Arc::clone(request))?;
-    }
-    let elapsed = started.elapsed();
-    drop(requests);
-    drop(seq);
-    let report = aitrail_store::verify::verify_log(store.as_ref(), LOG, None, &mut |_| {})?;
-    ensure!(
-        report.ok && report.entries == prepared.len() as u64,
-        "the benchmark log does not verify: {:?}",
-        report.problems.first()
-    );
-    Ok(elapsed)
+/// aitrail: one request per group through the sequencer and `PgStore`.
+struct Ours {
+    _db: ScratchDatabase,
+    store: Arc<dyn Store>,
+    seq: Sequencer,
+    /// The requests outlive the clock, as the baselines' rows do: freeing the input is not
+    /// part of the ingest (`append_shared` frees nothing of it on the sequencer).
+    requests: Vec<Arc<Vec<PreparedEvent>>>,
+    events: u64,
 }
 
-fn naive_ingest(server: &str, rows: &[NewEntry]) -> Result<Duration> {
-    let db = scratch(server)?;
-    let mut client = Client::connect(&db.url(), NoTls)?;
-    client.batch_execute(NAIVE_SCHEMA)?;
-    let log_id = log_id(&mut client)?;
-    let started = Instant::now();
-    for chunk in rows.chunks(BATCH) {
-        let mut tx = client.transaction()?;
-        copy_entries(&mut tx, "naive.entries", log_id, chunk)?;
+impl Ours {
+    fn new(server: &str, prepared: &[PreparedEvent]) -> Result<Ours> {
+        let db = scratch(server)?;
+        // The log exists before the clock starts, as for the baselines (`log_id`).
+        log_id(&mut Client::connect(&db.url(), NoTls)?)?;
+        let store: Arc<dyn Store> = Arc::new(PgStore::open(&db.url())?);
+        Ok(Ours {
+            _db: db,
+            seq: Sequencer::new(store.clone()),
+            store,
+            requests: super::shared_requests(prepared, BATCH),
+            events: prepared.len() as u64,
+        })
+    }
+}
+
+impl Path for Ours {
+    fn group(&mut self, i: usize, _: &[NewEntry]) -> Result<()> {
+        self.seq.append_shared(LOG, Arc::clone(&self.requests[i]))?;
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<()> {
+        let report =
+            aitrail_store::verify::verify_log(self.store.as_ref(), LOG, None, &mut |_| {})?;
+        ensure!(
+            report.ok && report.entries == self.events,
+            "the benchmark log does not verify: {:?}",
+            report.problems.first()
+        );
+        Ok(())
+    }
+}
+
+/// The naive trigger: the rows by binary COPY into `naive.entries`, whose BEFORE INSERT
+/// trigger sets each one's seq and hash from the last row.
+struct Naive {
+    _db: ScratchDatabase,
+    client: Client,
+    log_id: i32,
+}
+
+impl Naive {
+    fn new(server: &str) -> Result<Naive> {
+        let db = scratch(server)?;
+        let mut client = Client::connect(&db.url(), NoTls)?;
+        client.batch_execute(NAIVE_SCHEMA)?;
+        let log_id = log_id(&mut client)?;
+        Ok(Naive {
+            _db: db,
+            client,
+            log_id,
+        })
+    }
+}
+
+impl Path for Naive {
+    fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
+        let mut tx = self.client.transaction()?;
+        copy_entries(&mut tx, "naive.entries", self.log_id, rows)?;
         tx.commit()?;
+        Ok(())
     }
-    let elapsed = started.elapsed();
-    let chain = naive_chain(&mut client)?;
-    ensure!(
-        chain.forks == 0 && chain.repeated == 0,
-        "the naive trigger forked with a single client: {chain:?}"
-    );
-    Ok(elapsed)
+
+    fn check(&mut self) -> Result<()> {
+        let chain = naive_chain(&mut self.client)?;
+        ensure!(
+            chain.forks == 0 && chain.repeated == 0,
+            "the naive trigger forked with a single client: {chain:?}"
+        );
+        Ok(())
+    }
 }
 
 /// How broken a chain is.
