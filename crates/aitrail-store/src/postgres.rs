@@ -1051,9 +1051,10 @@ impl<'s> PgTx<'_, '_, 's> {
         let Conn { client, cache, .. } = &mut *side.conn;
         let stmt = prepared(client, cache, COPY_ENTRIES)?;
         let mut writer = client.copy_in(&stmt)?;
-        // No chunk at all (every event of the group a repeat): the COPY and the side end
-        // unused (both roll back when dropped), and nothing is written.
+        // No chunk at all (every event of the group a repeat): a COPY of no rows, and the
+        // side rolls back when dropped; nothing is written.
         let Some(chunk) = (feed.next)() else {
+            entries.finish_parts(writer)?;
             return Ok(());
         };
         let (keys, nodes) = stream_chunks(

@@ -93,8 +93,8 @@ pub trait AppendTx: NodeRows {
     /// `StoreError::DuplicateEventId` (the sequencer then redoes the group with lookups).
     fn insert(&mut self, entries: &[NewEntry], nodes: &[Node]) -> Result<()>;
     /// Writes every chunk `next` yields (until None), in order, as `insert` would each of
-    /// them, and hands each one to `done` once written (its buffers are used again for
-    /// later chunks). `next` may block while a chunk is being built, so a backend may send
+    /// them, and hands each one to `done` once it no longer needs it (its buffers are used
+    /// again for later chunks). `next` may block while a chunk is being built, so a backend may send
     /// the first chunks while later ones are still being hashed (PostgreSQL streams them into
     /// one COPY, on a second connection). Nothing reads in the transaction after it.
     fn insert_all(

@@ -416,9 +416,9 @@ fn retention_archives_and_drops_the_days_partition() {
     assert!(msg.contains("must be owner"), "{err:?}");
 }
 
-/// `bench postgres` runs every path in scratch databases of its own (it checks that
-/// aitrail's log verifies and that the naive trigger forks nowhere with one client), prints
-/// its Markdown tables, and drops every database it made.
+/// `bench postgres` runs every path in scratch databases of its own, three transactions
+/// each taking turns (it checks that aitrail's log verifies and that the naive trigger forks
+/// nowhere with one client), prints its Markdown tables, and drops every database it made.
 #[test]
 fn bench_postgres_runs_its_paths_and_cleans_up() {
     let Some(server) = pg::server() else {
@@ -435,7 +435,7 @@ fn bench_postgres_runs_its_paths_and_cleans_up() {
     };
     let mut admin = Client::connect(&server, NoTls).unwrap();
     let before = scratch(&mut admin);
-    let out = Trail::empty().run(&["--store", &server, "bench", "postgres", "--events", "1500"]);
+    let out = Trail::empty().run(&["--store", &server, "bench", "postgres", "--events", "11000"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{text}", stderr(&out));
     for expected in [

@@ -22,7 +22,7 @@
 use crate::args::{BenchArgs, Cli};
 use crate::commands::ingest::prepare_ndjson;
 use crate::progress::thousands;
-use crate::sample::padded_events;
+use crate::sample::{padded_events, Rng};
 use aitrail_core::entry::{entry_bytes, PreparedEvent};
 use aitrail_core::event::format_time;
 use aitrail_store::postgres::client::{Client, NoTls};
@@ -147,8 +147,8 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
     // speeds them up. Within a round the paths take turns group by group (`round`).
     let mut best = [Duration::MAX; 5];
     let mut rounds = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        let times = round(server, &rows, &prepared)?;
+    for r in 0..ROUNDS {
+        let times = round(server, r, &rows, &prepared)?;
         for (b, t) in best.iter_mut().zip(times) {
             *b = (*b).min(t);
         }
@@ -322,10 +322,17 @@ trait Path {
     }
 }
 
-/// One round: the paths take turns group by group (each group starting with the next path
-/// in turn), so every path meets the machine in the same state, however its speed drifts;
-/// returns each path's total time, in the order of `run`.
-fn round(server: &str, rows: &[NewEntry], prepared: &[PreparedEvent]) -> Result<[Duration; 5]> {
+/// One round: the paths take turns group by group, in an order shuffled anew for every group
+/// (seeded by `round`), so every path meets the machine as the others do however its speed
+/// drifts, and follows each other path about as often (what one leaves behind, dirty pages
+/// or a busy WAL, does not always land on the same next one); returns each path's total
+/// time, in the order of `run`.
+fn round(
+    server: &str,
+    round: usize,
+    rows: &[NewEntry],
+    prepared: &[PreparedEvent],
+) -> Result<[Duration; 5]> {
     let mut paths: [Box<dyn Path>; 5] = [
         Box::new(Plain::new(server, false)?),
         Box::new(Plain::new(server, true)?),
@@ -334,9 +341,13 @@ fn round(server: &str, rows: &[NewEntry], prepared: &[PreparedEvent]) -> Result<
         Box::new(Naive::new(server)?),
     ];
     let mut times = [Duration::ZERO; 5];
+    let mut rng = Rng::new(round as u64);
+    let mut order: [usize; 5] = [0, 1, 2, 3, 4];
     for (g, chunk) in rows.chunks(BATCH).enumerate() {
-        for k in 0..paths.len() {
-            let p = (g + k) % paths.len();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for &p in &order {
             let started = Instant::now();
             paths[p].group(g, chunk)?;
             times[p] += started.elapsed();
@@ -351,10 +362,11 @@ fn round(server: &str, rows: &[NewEntry], prepared: &[PreparedEvent]) -> Result<
 /// Plain binary COPY of the rows into `aitrail.entries`, and with `keys` their keys and
 /// span too (every table aitrail writes), on one connection.
 struct Plain {
-    _db: ScratchDatabase,
     client: Client,
     log_id: i32,
     keys: bool,
+    /// Last: dropped after the connections that use it.
+    _db: ScratchDatabase,
 }
 
 impl Plain {
@@ -387,10 +399,11 @@ impl Path for Plain {
 /// keys on another, at once; the entries commit first without waiting for the disk, the
 /// keys' commit makes both durable (one flush).
 struct Split {
-    _db: ScratchDatabase,
     entries: Client,
     keys: Client,
     log_id: i32,
+    /// Last: dropped after the connections that use it.
+    _db: ScratchDatabase,
 }
 
 impl Split {
@@ -429,13 +442,14 @@ impl Path for Split {
 
 /// aitrail: one request per group through the sequencer and `PgStore`.
 struct Ours {
-    _db: ScratchDatabase,
     store: Arc<dyn Store>,
     seq: Sequencer,
     /// The requests outlive the clock, as the baselines' rows do: freeing the input is not
     /// part of the ingest (`append_shared` frees nothing of it on the sequencer).
     requests: Vec<Arc<Vec<PreparedEvent>>>,
     events: u64,
+    /// Last: dropped after the connections that use it.
+    _db: ScratchDatabase,
 }
 
 impl Ours {
@@ -475,9 +489,10 @@ impl Path for Ours {
 /// The naive trigger: the rows by binary COPY into `naive.entries`, whose BEFORE INSERT
 /// trigger sets each one's seq and hash from the last row.
 struct Naive {
-    _db: ScratchDatabase,
     client: Client,
     log_id: i32,
+    /// Last: dropped after the connections that use it.
+    _db: ScratchDatabase,
 }
 
 impl Naive {
