@@ -334,11 +334,11 @@ fn round(
     prepared: &[PreparedEvent],
 ) -> Result<[Duration; 5]> {
     let mut paths: [Box<dyn Path>; 5] = [
-        Box::new(Plain::new(server, false)?),
-        Box::new(Plain::new(server, true)?),
+        Box::new(Plain::new(server, Target::Entries)?),
+        Box::new(Plain::new(server, Target::EntriesAndKeys)?),
         Box::new(Split::new(server)?),
         Box::new(Ours::new(server, prepared)?),
-        Box::new(Naive::new(server)?),
+        Box::new(Plain::new(server, Target::Naive)?),
     ];
     let mut times = [Duration::ZERO; 5];
     let mut rng = Rng::new(round as u64);
@@ -359,26 +359,40 @@ fn round(
     Ok(times)
 }
 
-/// Plain binary COPY of the rows into `aitrail.entries`, and with `keys` their keys and
-/// span too (every table aitrail writes), on one connection.
+/// What a one-connection path copies its rows into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `aitrail.entries` alone.
+    Entries,
+    /// `aitrail.entries` and the rows' keys and span (every table aitrail writes).
+    EntriesAndKeys,
+    /// `naive.entries`, whose BEFORE INSERT trigger sets each row's seq and hash from the
+    /// last row (the naive approach).
+    Naive,
+}
+
+/// Binary COPY of the rows into `target` on one connection, a transaction per group.
 struct Plain {
     client: Client,
     log_id: i32,
-    keys: bool,
+    target: Target,
     /// Last: dropped after the connections that use it.
     _db: ScratchDatabase,
 }
 
 impl Plain {
-    fn new(server: &str, keys: bool) -> Result<Plain> {
+    fn new(server: &str, target: Target) -> Result<Plain> {
         let db = scratch(server)?;
         let mut client = Client::connect(&db.url(), NoTls)?;
+        if target == Target::Naive {
+            client.batch_execute(NAIVE_SCHEMA)?;
+        }
         let log_id = log_id(&mut client)?;
         Ok(Plain {
             _db: db,
             client,
             log_id,
-            keys,
+            target,
         })
     }
 }
@@ -386,11 +400,28 @@ impl Plain {
 impl Path for Plain {
     fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
         let mut tx = self.client.transaction()?;
-        if self.keys {
-            copy_keys(&mut tx, self.log_id, rows)?;
-        }
-        copy_entries(&mut tx, "aitrail.entries", self.log_id, rows)?;
+        let table = match self.target {
+            Target::Entries => "aitrail.entries",
+            Target::EntriesAndKeys => {
+                copy_keys(&mut tx, self.log_id, rows)?;
+                "aitrail.entries"
+            }
+            Target::Naive => "naive.entries",
+        };
+        copy_entries(&mut tx, table, self.log_id, rows)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// The naive trigger must not fork with one client (it does with eight).
+    fn check(&mut self) -> Result<()> {
+        if self.target == Target::Naive {
+            let chain = naive_chain(&mut self.client)?;
+            ensure!(
+                chain.forks == 0 && chain.repeated == 0,
+                "the naive trigger forked with a single client: {chain:?}"
+            );
+        }
         Ok(())
     }
 }
@@ -481,47 +512,6 @@ impl Path for Ours {
             report.ok && report.entries == self.events,
             "the benchmark log does not verify: {:?}",
             report.problems.first()
-        );
-        Ok(())
-    }
-}
-
-/// The naive trigger: the rows by binary COPY into `naive.entries`, whose BEFORE INSERT
-/// trigger sets each one's seq and hash from the last row.
-struct Naive {
-    client: Client,
-    log_id: i32,
-    /// Last: dropped after the connections that use it.
-    _db: ScratchDatabase,
-}
-
-impl Naive {
-    fn new(server: &str) -> Result<Naive> {
-        let db = scratch(server)?;
-        let mut client = Client::connect(&db.url(), NoTls)?;
-        client.batch_execute(NAIVE_SCHEMA)?;
-        let log_id = log_id(&mut client)?;
-        Ok(Naive {
-            _db: db,
-            client,
-            log_id,
-        })
-    }
-}
-
-impl Path for Naive {
-    fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
-        let mut tx = self.client.transaction()?;
-        copy_entries(&mut tx, "naive.entries", self.log_id, rows)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn check(&mut self) -> Result<()> {
-        let chain = naive_chain(&mut self.client)?;
-        ensure!(
-            chain.forks == 0 && chain.repeated == 0,
-            "the naive trigger forked with a single client: {chain:?}"
         );
         Ok(())
     }
