@@ -50,6 +50,18 @@ fn append_with(
     recorded_at: &dyn Fn(usize) -> i64,
     chunk: Option<usize>,
 ) -> aitrail_store::error::Result<Vec<u64>> {
+    append_watched(store, events, recorded_at, chunk, &mut |_| ())
+}
+
+/// `append_with`, calling `asked(rows handed over so far)` each time the store asks for a
+/// chunk after the first.
+fn append_watched(
+    store: &dyn Store,
+    events: &[PreparedEvent],
+    recorded_at: &dyn Fn(usize) -> i64,
+    chunk: Option<usize>,
+    asked: &mut dyn FnMut(usize),
+) -> aitrail_store::error::Result<Vec<u64>> {
     let mut seqs = Vec::new();
     store
         .append(LOG, &mut |tx| {
@@ -92,12 +104,16 @@ fn append_with(
                 Some(n) => {
                     let mut chunks = rows.chunks(n);
                     let mut nodes = Some(nodes.clone());
+                    let mut handed = 0;
                     tx.insert_all(
                         &mut || {
+                            if handed > 0 {
+                                asked(handed);
+                            }
                             // The nodes ride with the first chunk; the store writes them last.
-                            chunks
-                                .next()
-                                .map(|rows| (rows.to_vec(), nodes.take().unwrap_or_default()))
+                            let chunk = chunks.next()?;
+                            handed += chunk.len();
+                            Some((chunk.to_vec(), nodes.take().unwrap_or_default()))
                         },
                         &mut drop,
                     )
@@ -378,6 +394,56 @@ fn a_streamed_group_gets_its_partition_and_is_refused_a_stored_id() {
     assert!(partitions(&mut raw).contains(&partition_of(today + 60)));
     assert!(verify(store.as_ref()).ok);
     assert_eq!(store.head(LOG).unwrap().size, 70);
+}
+
+/// A streamed group's rows reach the server as each chunk is handed over, not only once the
+/// next one is: a connection writes what was queued for it only when it is used again, so
+/// every part of the COPY but a short tail (a piece of its last row) must be on its way
+/// before the store asks for the next chunk. The test waits (up to 30 s, a liveness bound,
+/// not a speed target) until the server has read those rows, without handing over more.
+#[test]
+fn each_streamed_chunk_reaches_the_server_before_the_next_is_asked_for() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    // The log exists first, so the group may go on a second connection (either way it
+    // streams into one COPY).
+    append_recorded_at(store.as_ref(), &events(0, 1), now());
+    let mut watcher = pg::raw(&db);
+    let mut read = Vec::new();
+    let at = now();
+    append_watched(
+        store.as_ref(),
+        &events(1, 300),
+        &|_| at,
+        Some(100),
+        &mut |handed| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let rows: i64 = watcher
+                    .query_one(
+                        "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy \
+                         WHERE datname = current_database() AND relid = 'aitrail.entries'::regclass",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                if rows >= handed as i64 - 1 || std::time::Instant::now() > deadline {
+                    read.push(rows);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        read,
+        [99, 199, 299],
+        "rows the server had read when the next chunk was asked for (of 100, 200, then all 300 handed over)"
+    );
+    assert_eq!(store.head(LOG).unwrap().size, 301);
+    assert!(verify(store.as_ref()).ok);
 }
 
 /// A large group commit goes to two connections (its entries on a second one, the keys on

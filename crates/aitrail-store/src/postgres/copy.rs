@@ -20,12 +20,8 @@ use std::io::Write;
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Bytes handed to the connection per write while sending.
 const SEND_CHUNK: usize = 256 * 1024;
-/// The same while a COPY is fed part by part. A connection of the `postgres` crate moves
-/// data onto its socket only while the client waits on it, and a write returns as soon as
-/// its data is queued: the last piece of a part waits there until the next part is sent.
-/// Small pieces keep that remainder small, so the server has the rest of each part at once
-/// (with 256 kB pieces, the first part of a group reached it only with the second).
-const PART_PIECE: usize = 16 * 1024;
+/// The bytes of a part sent last, on their own (see `send_part`).
+const PART_TAIL: usize = 64;
 
 /// Encoded rows of one COPY, not sent yet.
 pub(crate) struct CopyBuffer {
@@ -104,19 +100,29 @@ impl CopyBuffer {
     /// Sends the rows encoded so far into `writer`, an open COPY of this buffer's columns
     /// (the signature goes with the first rows), and empties the buffer: a group's rows
     /// stream into one COPY while its later rows are still being built.
+    ///
+    /// A connection of the `postgres` crate writes queued data onto its socket only when it
+    /// is next polled, and a write or flush polls it before it queues its own data: what is
+    /// queued last waits for the next write. So the part goes in large pieces but for a short
+    /// tail, queued after them: that last flush puts the pieces on the socket, and only the
+    /// tail (a piece of the last row, which the server cannot store yet anyway) waits for the
+    /// next part. (Sent whole, the first part of a group reached the server only with the
+    /// second; sent in 16 kB pieces, each part took one write and one message per piece.)
     pub(crate) fn send_part(&mut self, writer: &mut CopyInWriter<'_>) -> Result<()> {
-        write_data(writer, &self.buf, PART_PIECE)?;
+        let tail = self.buf.len().saturating_sub(PART_TAIL);
+        write_data(writer, &self.buf[..tail], SEND_CHUNK)?;
+        writer.flush().map_err(copy_error)?;
+        write_data(writer, &self.buf[tail..], SEND_CHUNK)?;
+        writer.flush().map_err(copy_error)?;
         self.buf.clear();
-        // Hand it to the connection now, not at the next write: the server works on these
-        // rows while the client builds the next ones.
-        writer.flush().map_err(copy_error)
+        Ok(())
     }
 
     /// Ends a COPY fed by `send_part`: the rest of the rows and the trailer; returns the rows
     /// the server stored.
     pub(crate) fn finish_parts(mut self, mut writer: CopyInWriter<'_>) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
-        write_data(&mut writer, &self.buf, PART_PIECE)?;
+        write_data(&mut writer, &self.buf, SEND_CHUNK)?;
         Ok(writer.finish()?)
     }
 }
