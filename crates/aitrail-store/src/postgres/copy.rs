@@ -20,7 +20,9 @@ use std::io::Write;
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Bytes handed to the connection per write while sending.
 const SEND_CHUNK: usize = 256 * 1024;
-/// The bytes of a part sent last, on their own (see `send_part`).
+/// The bytes of a part sent last, on their own (see `send_part`). Shorter than any entry row
+/// (its two hashes alone take 64 bytes with their length words), so the tail holds back at
+/// most the part's last row.
 const PART_TAIL: usize = 64;
 
 /// Encoded rows of one COPY, not sent yet.
@@ -98,16 +100,18 @@ impl CopyBuffer {
     }
 
     /// Sends the rows encoded so far into `writer`, an open COPY of this buffer's columns
-    /// (the signature goes with the first rows), and empties the buffer: a group's rows
-    /// stream into one COPY while its later rows are still being built.
+    /// (the signature goes with the first rows), and on success empties the buffer: a group's
+    /// rows stream into one COPY while its later rows are still being built.
     ///
     /// A connection of the `postgres` crate writes queued data onto its socket only when it
-    /// is next polled, and a write or flush polls it before it queues its own data: what is
-    /// queued last waits for the next write. So the part goes in large pieces but for a short
-    /// tail, queued after them: that last flush puts the pieces on the socket, and only the
-    /// tail (a piece of the last row, which the server cannot store yet anyway) waits for the
-    /// next part. (Sent whole, the first part of a group reached the server only with the
-    /// second; sent in 16 kB pieces, each part took one write and one message per piece.)
+    /// is next polled, and a flush (or a write once the writer holds over 4 kB) polls it
+    /// before it queues its own data: what is queued last waits for the next write. So the
+    /// part goes in large pieces and then a short tail: the flush that queues the tail hands
+    /// the pieces to the socket, and the tail delays only the part's last row until the next
+    /// part. (Should the socket be full, up to one piece waits in the connection's buffer,
+    /// behind the megabytes the server has not read yet.) Sent whole, the first part of a
+    /// group reached the server only with the second; sent in 16 kB pieces, the last piece
+    /// of each part waited for the next part.
     pub(crate) fn send_part(&mut self, writer: &mut CopyInWriter<'_>) -> Result<()> {
         let tail = self.buf.len().saturating_sub(PART_TAIL);
         write_data(writer, &self.buf[..tail], SEND_CHUNK)?;
