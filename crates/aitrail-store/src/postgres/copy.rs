@@ -89,14 +89,12 @@ impl CopyBuffer {
     /// Sends the rows with `copy` (a `COPY ... FROM STDIN (FORMAT binary)` statement, as text
     /// or prepared) inside `tx`; returns the rows the server stored.
     pub(crate) fn send<S: ToStatement + ?Sized>(
-        mut self,
+        self,
         tx: &mut Transaction<'_>,
         copy: &S,
     ) -> Result<u64> {
-        self.buf.put_i16(-1); // file trailer
-        let mut writer = tx.copy_in(copy)?;
-        write_data(&mut writer, &self.buf, SEND_CHUNK)?;
-        Ok(writer.finish()?)
+        let writer = tx.copy_in(copy)?;
+        self.finish_parts(writer)
     }
 
     /// Sends the rows encoded so far into `writer`, an open COPY of this buffer's columns
@@ -113,26 +111,26 @@ impl CopyBuffer {
     /// group reached the server only with the second; sent in 16 kB pieces, the last piece
     /// of each part waited for the next part.
     pub(crate) fn send_part(&mut self, writer: &mut CopyInWriter<'_>) -> Result<()> {
-        let tail = self.buf.len().saturating_sub(PART_TAIL);
-        write_data(writer, &self.buf[..tail], SEND_CHUNK)?;
-        writer.flush().map_err(copy_error)?;
-        write_data(writer, &self.buf[tail..], SEND_CHUNK)?;
-        writer.flush().map_err(copy_error)?;
+        let (body, tail) = self.buf.split_at(self.buf.len().saturating_sub(PART_TAIL));
+        for piece in [body, tail] {
+            write_data(writer, piece)?;
+            writer.flush().map_err(copy_error)?;
+        }
         self.buf.clear();
         Ok(())
     }
 
-    /// Ends a COPY fed by `send_part`: the rest of the rows and the trailer; returns the rows
-    /// the server stored.
+    /// Ends a COPY, just opened or fed by `send_part`: the rest of the rows and the trailer;
+    /// returns the rows the server stored.
     pub(crate) fn finish_parts(mut self, mut writer: CopyInWriter<'_>) -> Result<u64> {
         self.buf.put_i16(-1); // file trailer
-        write_data(&mut writer, &self.buf, SEND_CHUNK)?;
+        write_data(&mut writer, &self.buf)?;
         Ok(writer.finish()?)
     }
 }
 
-fn write_data(writer: &mut CopyInWriter<'_>, data: &[u8], piece: usize) -> Result<()> {
-    for chunk in data.chunks(piece) {
+fn write_data(writer: &mut CopyInWriter<'_>, data: &[u8]) -> Result<()> {
+    for chunk in data.chunks(SEND_CHUNK) {
         writer.write_all(chunk).map_err(copy_error)?;
     }
     Ok(())
