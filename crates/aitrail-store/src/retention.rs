@@ -1069,9 +1069,9 @@ pub fn archived_entry(
 /// archived entries too (`--include-archive`), and an archived event can be read and proven.
 /// Everything else is the store's own.
 ///
-/// The archived matches of a query are read into memory (segments are read whole and checked
-/// against the recorded hashes first), sorted, and merged with the hot rows in the query's
-/// order.
+/// The archived matches of a query are read from their segments (each read whole and checked
+/// against the recorded hashes first); at most `limit` of them, the first in the query's
+/// order, are kept in memory, sorted, and merged with the hot rows in that order.
 pub struct WithArchive<'a> {
     pub store: &'a dyn Store,
     pub archive: &'a dyn ArchiveStore,
@@ -1084,6 +1084,38 @@ fn sort_key(q: &crate::query::Query, row: &crate::query::QueryRow) -> (i64, u64)
         crate::query::TimeField::Recorded => (0, row.entry.seq),
     }
 }
+
+/// An archived match ranked in the query's order: the greatest is the one given last.
+struct Ranked {
+    key: (i64, u64),
+    desc: bool,
+    row: crate::query::QueryRow,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let by_key = self.key.cmp(&other.key);
+        if self.desc {
+            by_key.reverse()
+        } else {
+            by_key
+        }
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Ranked {}
 
 impl Store for WithArchive<'_> {
     fn query(
@@ -1099,19 +1131,28 @@ impl Store for WithArchive<'_> {
             Some(c) if desc => key < (c.at, c.seq),
             Some(c) => key > (c.at, c.seq),
         };
-        let mut archived = Vec::new();
+        let limit = q.limit.unwrap_or(usize::MAX);
+        // No more than `limit` archived rows can be given: only the first ones are kept (the
+        // heap's greatest, the one given last, goes whenever there are more).
+        let mut kept = std::collections::BinaryHeap::new();
         archived_rows(self.store, self.archive, log, &q.filter, &mut |row| {
-            if after(sort_key(q, &row)) {
-                archived.push(row);
+            let key = sort_key(q, &row);
+            if after(key) {
+                kept.push(Ranked { key, desc, row });
+                if kept.len() > limit.max(1) {
+                    kept.pop();
+                }
             }
             Ok(true)
         })?;
-        archived.sort_by_key(|r| sort_key(q, r));
-        if !desc {
-            archived.reverse(); // popped from the end, smallest first
-        }
+        // Popped from the end: the first to give last.
+        let mut archived: Vec<crate::query::QueryRow> = kept
+            .into_sorted_vec()
+            .into_iter()
+            .rev()
+            .map(|r| r.row)
+            .collect();
         let end = retired_end(&self.store.segments(log)?);
-        let limit = q.limit.unwrap_or(usize::MAX);
         let mut given = 0usize;
         let mut stopped = false;
         let mut give = |row: crate::query::QueryRow, stopped: &mut bool| -> Result<bool> {

@@ -14,7 +14,7 @@ use aitrail_core::checkpoint::Signer;
 use aitrail_core::entry::PreparedEvent;
 use aitrail_core::event::{parse_time, Event, Origin};
 use aitrail_store::audit::{search, task_timeline};
-use aitrail_store::query::{Filter, Query};
+use aitrail_store::query::{Filter, Order, Query};
 use aitrail_store::retention::{
     self, ArchiveStore, Context, Deleted, Hold, HoldScope, Policy, WithArchive,
 };
@@ -553,6 +553,37 @@ fn a_recent_day_is_read_once(store: Arc<dyn Store>) {
         rows.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
         [3, 4, 5]
     );
+    // Pages smaller than the archived matches, in either order, walk the whole result: only
+    // the first `limit` archived rows are kept for each page, the right ones.
+    let mut walked = Vec::new();
+    for order in [Order::Asc, Order::Desc] {
+        let whole = Query {
+            order,
+            limit: Some(1000),
+            ..Query::default()
+        };
+        let (all, _) = search(&with, LOG, &whole).unwrap();
+        let all: Vec<u64> = all.iter().map(|r| r.entry.seq).collect();
+        assert!(all.len() > 4, "{all:?}");
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = Query {
+                order,
+                after: cursor,
+                limit: Some(2),
+                ..Query::default()
+            };
+            let (rows, next) = search(&with, LOG, &page).unwrap();
+            paged.extend(rows.iter().map(|r| r.entry.seq));
+            let Some(next) = next else { break };
+            cursor = aitrail_store::query::Cursor::decode(&next);
+        }
+        assert_eq!(paged, all, "{order:?}");
+        walked.push(all);
+    }
+    walked[1].reverse();
+    assert_eq!(walked[0], walked[1], "one order is the other reversed");
     let r = verify_archived(
         store.as_ref(),
         LOG,
