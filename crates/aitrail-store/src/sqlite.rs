@@ -862,9 +862,13 @@ impl Store for SqliteStore {
     }
 
     /// An exclusive lock (flock) on `<store file>.retention-lock` beside the store: released
-    /// when the guard closes the file, or when the process dies.
+    /// when the guard closes the file, or when the process dies. The store file is named by
+    /// its resolved path, as SQLite finds it, so processes that reach it through different
+    /// links or relative paths share one lock.
     fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
-        let mut path = self.path.clone().into_os_string();
+        let mut path = std::fs::canonicalize(&self.path)
+            .map_err(|e| StoreError::Retention(format!("resolving {}: {e}", self.path.display())))?
+            .into_os_string();
         path.push(".retention-lock");
         let failed = |e: std::io::Error| {
             StoreError::Retention(format!(
