@@ -862,14 +862,18 @@ impl Store for SqliteStore {
     }
 
     /// An exclusive lock (flock) on `<store file>.retention-lock` beside the store: released
-    /// when the guard closes the file, or when the process dies. The store file is named by
-    /// its resolved path, as SQLite finds it, so processes that reach it through different
-    /// links or relative paths share one lock.
+    /// when the guard closes the file, or when the process dies. The store file is the one
+    /// SQLite opened (its symbolic links resolved), so processes that name it through
+    /// different links share one lock.
     fn retention_lock(&self, waiting: &mut dyn FnMut()) -> Result<Box<dyn Send>> {
-        let mut path = std::fs::canonicalize(&self.path)
-            .map_err(|e| StoreError::Retention(format!("resolving {}: {e}", self.path.display())))?
-            .into_os_string();
-        path.push(".retention-lock");
+        let opened = Self::lock(&self.writer).path().map(str::to_owned);
+        let Some(mut path) = opened.filter(|p| !p.is_empty()) else {
+            return Err(StoreError::Retention(format!(
+                "{} is not a database file: retention needs a store on disk",
+                self.path.display()
+            )));
+        };
+        path.push_str(".retention-lock");
         let failed = |e: std::io::Error| {
             StoreError::Retention(format!(
                 "taking the retention lock {}: {e}",

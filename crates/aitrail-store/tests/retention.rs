@@ -665,6 +665,7 @@ mod sqlite {
 
     /// The second process names the store through a symbolic link: SQLite follows it to the
     /// same file, and so does the retention lock.
+    #[cfg(unix)]
     #[test]
     fn retention_runs_take_turns() {
         let (dir, store) = open();
