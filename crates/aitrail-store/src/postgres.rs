@@ -39,6 +39,7 @@ use aitrail_core::merkle::Hash;
 use conn::{connect, lock, prepared, Conn, Pool, Pooled};
 use copy::CopyBuffer;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
@@ -86,12 +87,34 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_
 /// The transaction may sit idle while a second connection streams (`EntriesTx`): no idle
 /// timeout of the server's may end it then. Also returns the schema version: a process
 /// started before `init` migrated the database stops writing at its next group commit.
-const LOCK_LOG: &str =
-    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
-    b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($2, 0)) FROM l) \
+/// Waits at most `LOCK_WAIT` for the two (then `append` settles any group a stopped writer
+/// left prepared, which holds the log's lock until then, and tries again; see `TwoPhase`);
+/// the session's own `lock_timeout` applies again afterwards.
+const LOCK_LOG: &str = "WITH t AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was, \
+        set_config('lock_timeout', $3, true)), \
+    l AS MATERIALIZED (SELECT was, pg_advisory_xact_lock(hashtextextended($1, 0)) FROM t), \
+    b AS MATERIALIZED (SELECT was, pg_advisory_lock(hashtextextended($2, 0)) FROM l) \
     SELECT pg_advisory_unlock(hashtextextended($2, 0)), \
         set_config('idle_in_transaction_session_timeout', '0', true), \
-        (SELECT max(version) FROM aitrail.schema_migrations) FROM b";
+        (SELECT max(version) FROM aitrail.schema_migrations), \
+        set_config('lock_timeout', was, true) FROM b";
+/// How long an append waits for the log's lock before it looks for a group left prepared.
+const LOCK_WAIT: &str = "1s";
+/// Groups of a log left prepared (`TwoPhase`), $1: the log's gid prefix.
+const PREPARED_OF_LOG: &str = "SELECT gid FROM pg_prepared_xacts \
+    WHERE database = current_database() AND starts_with(gid, $1) ORDER BY gid";
+/// A barrier on the log's second key ($1, see `LOCK_LOG`): every `EntriesTx` of the log has
+/// ended (committed or rolled back) once it returns.
+const SIDE_BARRIER: &str =
+    "WITH b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($1, 0))) \
+    SELECT pg_advisory_unlock(hashtextextended($1, 0)) FROM b";
+/// Whether the group from seq $2 has its span (its log transaction committed).
+const SPAN_AT: &str =
+    "SELECT EXISTS (SELECT 1 FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq = $2)";
+/// How many of a prepared group's first entries the side committed (`TwoPhase`).
+const SIDE_ROWS: &str = "SELECT count(*) FROM aitrail.entries \
+    WHERE log_id = $1 AND seq >= $2 AND seq < $3 AND recorded_at = $4";
+
 /// An `EntriesTx` takes the second key shared ($1), then checks that the log's lock ($2) is
 /// still held by the append's own backend ($3): should that backend have gone (and with it
 /// the lock, to another writer), the side refuses to go on.
@@ -580,7 +603,13 @@ pub struct PgStore {
     /// Days (since 1970-01-01) known to have a partition.
     covered: Mutex<BTreeSet<i64>>,
     /// Group commits whose entries went on a second connection (`EntriesTx`).
-    two_connection_groups: std::sync::atomic::AtomicU64,
+    two_connection_groups: AtomicU64,
+    /// Of those, the ones whose rows the two connections shared, in two phases (`TwoPhase`).
+    two_phase_groups: AtomicU64,
+    /// The server allows prepared transactions (`max_prepared_transactions` above 0).
+    server_prepares: bool,
+    /// Large groups share their rows between two connections (`TwoPhase`).
+    two_phase: AtomicBool,
 }
 
 /// What `PgStore::init` did.
@@ -596,8 +625,26 @@ impl PgStore {
     /// How many group commits this store sent on two connections (see `EntriesTx`); the
     /// others went on one.
     pub fn two_connection_groups(&self) -> u64 {
-        self.two_connection_groups
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.two_connection_groups.load(Ordering::Relaxed)
+    }
+
+    /// How many of those group commits shared their rows between the two connections and
+    /// committed in two phases (see `TwoPhase`).
+    pub fn two_phase_groups(&self) -> u64 {
+        self.two_phase_groups.load(Ordering::Relaxed)
+    }
+
+    /// Whether large groups share their rows between two connections (`TwoPhase`): on
+    /// when the server allows prepared transactions (`max_prepared_transactions` above 0).
+    pub fn two_phase(&self) -> bool {
+        self.two_phase.load(Ordering::Relaxed)
+    }
+
+    /// Turns `two_phase` off (a large group's entries then go on the second connection
+    /// alone, its keys on the log's), or back on where the server allows it.
+    pub fn set_two_phase(&self, on: bool) {
+        self.two_phase
+            .store(on && self.server_prepares, Ordering::Relaxed);
     }
 
     /// Brings the schema of the database at `url` up to date (versioned, idempotent
@@ -634,7 +681,7 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("aitrail");
         }
-        let store = PgStore {
+        let mut store = PgStore {
             pool: Pool {
                 config,
                 state: Mutex::new((Vec::new(), 0)),
@@ -643,8 +690,11 @@ impl PgStore {
             log_ids: Mutex::new(HashMap::new()),
             covered: Mutex::new(BTreeSet::new()),
             two_connection_groups: Default::default(),
+            two_phase_groups: Default::default(),
+            server_prepares: false,
+            two_phase: AtomicBool::new(false),
         };
-        {
+        let prepares: String = {
             let mut conn = store.pool.get()?;
             let version = schema::version(&mut conn.client)?;
             if version == 0 {
@@ -662,7 +712,12 @@ impl PgStore {
                     display_url(url)
                 )));
             }
-        }
+            conn.client
+                .query_one("SHOW max_prepared_transactions", &[])?
+                .try_get(0)?
+        };
+        store.server_prepares = prepares.parse::<i32>().is_ok_and(|n| n > 0);
+        store.set_two_phase(true);
         store.ensure_ahead(now_micros())?;
         Ok(store)
     }
@@ -719,6 +774,7 @@ impl PgStore {
         log: &str,
         f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>,
         missing_day: &mut Option<i64>,
+        two_phase: &mut bool,
     ) -> Result<()> {
         let known = lock(&self.log_ids).get(log).copied();
         let Conn { client, cache, pid } = conn;
@@ -729,7 +785,7 @@ impl PgStore {
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
         let lock_key = format!("aitrail log:{log}");
         let side_key = format!("aitrail log entries:{log}");
-        let locked = tx.query_one(&stmt, &[&lock_key, &side_key])?;
+        let locked = tx.query_one(&stmt, &[&lock_key, &side_key, &LOCK_WAIT])?;
         let version: Option<i32> = locked.try_get(2)?;
         if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
             return Err(schema::newer_schema(v));
@@ -757,6 +813,8 @@ impl PgStore {
             missing_day,
             pending: None,
             entries_tx: None,
+            split_rows: *two_phase && self.two_phase(),
+            two_phase: None,
             side: (!new_log).then_some(SideLock {
                 pid: *pid,
                 lock_key: &lock_key,
@@ -773,16 +831,29 @@ impl PgStore {
         ptx.flush()?;
         // A group streamed on a second connection: its entries commit first, then the keys
         // with the lock (see `EntriesTx`).
-        let entries = ptx.entries_tx.take();
+        let (entries, group) = (ptx.entries_tx.take(), ptx.two_phase.take());
         drop(ptx);
         let split = entries.is_some();
-        if let Some(entries) = entries {
-            entries.commit()?;
+        match (entries, group) {
+            (Some(side), Some(group)) => {
+                let gid = group.gid(log_id);
+                if let Err(err) = tx.batch_execute(&format!("PREPARE TRANSACTION '{gid}'")) {
+                    // Refused (a server restarted without prepared transactions, or holding
+                    // as many as it allows): nothing was written, the next try goes without.
+                    *two_phase = false;
+                    return Err(err.into());
+                }
+                TwoPhase::commit(tx, side, &gid, log_id)?;
+                self.two_phase_groups.fetch_add(1, Ordering::Relaxed);
+            }
+            (Some(side), None) => {
+                side.commit()?;
+                tx.commit()?;
+            }
+            (None, _) => tx.commit()?,
         }
-        tx.commit()?;
         if split {
-            self.two_connection_groups
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.two_connection_groups.fetch_add(1, Ordering::Relaxed);
         }
         lock(&self.log_ids).insert(log.to_owned(), log_id);
         Ok(())
@@ -815,6 +886,10 @@ struct PgTx<'a, 't, 's> {
     pending: Option<Pending>,
     /// A streamed group's entries and nodes, sent on a second connection, not committed yet.
     entries_tx: Option<EntriesTx<'s>>,
+    /// A large group may share its rows between the two connections (`TwoPhase`).
+    split_rows: bool,
+    /// Set when the group's rows went on both connections: it commits in two phases.
+    two_phase: Option<TwoPhase>,
     /// What a second connection needs to join this append; None: the group stays here.
     side: Option<SideLock<'a>>,
     /// A streamed group failed on its second connection: this transaction must not commit.
@@ -947,6 +1022,159 @@ fn repair_keys(
     Ok(rows as u64)
 }
 
+/// A large group whose rows the two connections share: its first chunks (about three
+/// fifths of its rows) on the second connection (`EntriesTx`), the rest with its keys, span
+/// and nodes on the log's. Both backends store entries at once, which one connection with
+/// all the entries cannot match; for the group to stay all or nothing, the log's transaction
+/// is prepared (`PREPARE TRANSACTION`, durable but undecided) before the side commits, and
+/// committed (`COMMIT PREPARED`) after: the side's commit decides the group.
+///
+/// Should the writer stop in between, the prepared transaction keeps the log's lock, so no
+/// other writer reads the head before the group is settled. A writer that waits `LOCK_WAIT`
+/// for the lock looks for prepared groups of the log (`settle`), waits until every side of
+/// the log has ended, then commits the group when the side's rows are there and rolls it back
+/// when they are not. The transaction's name says what to look for:
+/// `aitrail:LOG_ID:FIRST_SEQ:SIDE_ROWS:RECORDED_AT:PID` (the rows of a group share one
+/// recorded_at; the pid of the log's connection keeps the name unique in the cluster).
+/// Needs `max_prepared_transactions` above 0 on the server; otherwise (or with
+/// `PgStore::set_two_phase(false)`) the side takes all of a group's entries (`EntriesTx`).
+struct TwoPhase {
+    first_seq: i64,
+    side_rows: i64,
+    recorded_at: i64,
+    pid: i32,
+}
+
+impl TwoPhase {
+    fn prefix(log_id: i32) -> String {
+        format!("aitrail:{log_id}:")
+    }
+
+    fn gid(&self, log_id: i32) -> String {
+        let TwoPhase {
+            first_seq,
+            side_rows,
+            recorded_at,
+            pid,
+        } = self;
+        format!(
+            "{}{first_seq}:{side_rows}:{recorded_at}:{pid}",
+            TwoPhase::prefix(log_id)
+        )
+    }
+
+    /// The group a gid of `log_id` names; None for any other name.
+    fn parse(gid: &str, log_id: i32) -> Option<TwoPhase> {
+        let rest = gid.strip_prefix(&TwoPhase::prefix(log_id))?;
+        let mut fields = rest.split(':');
+        let mut next = || fields.next()?.parse::<i64>().ok();
+        let group = TwoPhase {
+            first_seq: next()?,
+            side_rows: next()?,
+            recorded_at: next()?,
+            pid: i32::try_from(next()?).ok()?,
+        };
+        fields.next().is_none().then_some(group)
+    }
+
+    /// Once `tx` is prepared as `gid`: commits the side, then the prepared transaction.
+    /// Whatever fails in between leaves the group to `settle`, unacknowledged: it is recorded
+    /// if the side committed, and a resend then gets the original receipts.
+    fn commit(tx: Transaction<'_>, mut side: EntriesTx<'_>, gid: &str, log_id: i32) -> Result<()> {
+        // The log's connection is outside any transaction now: this COMMIT only draws a
+        // warning from the server, and lets go of the connection.
+        tx.commit()?;
+        side.open = false;
+        let Conn { client, cache, .. } = &mut *side.conn;
+        let decided = match client.batch_execute("COMMIT") {
+            Ok(()) => match client.batch_execute(&format!("COMMIT PREPARED '{gid}'")) {
+                // Committed meanwhile by a writer that waited for the log's lock (`settle`
+                // commits a group whose side committed, as this one did).
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => {
+                    let first_seq = TwoPhase::parse(gid, log_id).map(|g| g.first_seq);
+                    let stmt = prepared(client, cache, SPAN_AT)?;
+                    let recorded: bool = client
+                        .query_one(&stmt, &[&log_id, &first_seq])?
+                        .try_get(0)?;
+                    if recorded {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+                other => other,
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(err) = decided {
+            side.conn.close();
+            return Err(StoreError::Commit(format!(
+                "a group's commit was interrupted ({err}); the next append on the log settles \
+                 it (recorded if its first part committed)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Settles every group of `log` that a writer left prepared (`TwoPhase`): committed when its
+/// side's rows were committed, rolled back when none were.
+fn settle(conn: &mut Conn, log: &str) -> Result<()> {
+    let Conn { client, cache, .. } = conn;
+    let stmt = prepared(client, cache, LOG_ID)?;
+    let Some(row) = client.query_opt(&stmt, &[&log])? else {
+        return Ok(());
+    };
+    let log_id: i32 = row.try_get(0)?;
+    let stmt = prepared(client, cache, PREPARED_OF_LOG)?;
+    let gids = client
+        .query(&stmt, &[&TwoPhase::prefix(log_id)])?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<Vec<String>, _>>()?;
+    if gids.is_empty() {
+        return Ok(());
+    }
+    // Once every side of the log has ended, what a side committed is final.
+    let stmt = prepared(client, cache, SIDE_BARRIER)?;
+    client.query_one(&stmt, &[&format!("aitrail log entries:{log}")])?;
+    for gid in gids {
+        let Some(group) = TwoPhase::parse(&gid, log_id) else {
+            continue;
+        };
+        let stmt = prepared(client, cache, SIDE_ROWS)?;
+        let end = group.first_seq + group.side_rows;
+        let rows: i64 = client
+            .query_one(
+                &stmt,
+                &[&log_id, &group.first_seq, &end, &Micros(group.recorded_at)],
+            )?
+            .try_get(0)?;
+        let verb = match rows {
+            _ if rows == group.side_rows => "COMMIT",
+            0 => "ROLLBACK",
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "the prepared group {gid} expects {} entries from seq {}, the log holds \
+                     {rows} of them; run aitrail verify",
+                    group.side_rows, group.first_seq
+                )))
+            }
+        };
+        match client.batch_execute(&format!("{verb} PREPARED '{gid}'")) {
+            // Settled meanwhile by its own writer or another process.
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// The statement gave up waiting for a lock (`lock_timeout`).
+fn lock_timed_out(err: &StoreError) -> bool {
+    matches!(err, StoreError::Postgres(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
+}
+
 /// What a group commit inserted so far, encoded for COPY.
 struct Pending {
     keys: Keys,
@@ -1012,7 +1240,7 @@ impl<'s> PgTx<'_, '_, 's> {
     /// server stores the first rows while the client still hashes the later ones; then the
     /// keys (one COPY: a stored event id or seq is refused there and rolls everything back)
     /// and the nodes.
-    fn stream(&mut self, feed: Feed<'_>) -> Result<()> {
+    fn stream(&mut self, rows: usize, mut feed: Feed<'_>) -> Result<()> {
         self.flush()?;
         // The second connection begins (and opens its COPY) while the first chunk is built.
         let store: &'s PgStore = self.store;
@@ -1025,7 +1253,7 @@ impl<'s> PgTx<'_, '_, 's> {
         };
         match side {
             Some(Ok(side)) => {
-                let streamed = self.stream_split(side, feed);
+                let streamed = self.stream_split(side, rows, &mut feed);
                 // Its keys may be in this transaction without their entries: never commit it.
                 self.failed |= streamed.is_err();
                 streamed
@@ -1038,17 +1266,27 @@ impl<'s> PgTx<'_, '_, 's> {
                 };
                 // Refused before the COPY opens (a group's rows share one recorded_at).
                 check_days(self.store, self.missing_day, &chunk.0)?;
-                self.stream_one(chunk, feed)
+                self.stream_one(chunk, &mut feed)
             }
         }
     }
 
     /// The entries and nodes into `side`, the keys into this transaction, both at once (see
-    /// `EntriesTx`). Nothing commits here.
-    fn stream_split(&mut self, mut side: EntriesTx<'s>, feed: Feed<'_>) -> Result<()> {
+    /// `EntriesTx`); with `two_phase`, the side takes the first chunks only, about three fifths
+    /// of `rows`, and this transaction the rest (`TwoPhase`). Nothing commits here.
+    fn stream_split(
+        &mut self,
+        mut side: EntriesTx<'s>,
+        rows: usize,
+        feed: &mut Feed<'_>,
+    ) -> Result<()> {
         let log_id = self.log_id;
+        let cut = match self.split_rows {
+            true => rows * 3 / 5,
+            false => usize::MAX,
+        };
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
-        let Conn { client, cache, .. } = &mut *side.conn;
+        let Conn { client, cache, pid } = &mut *side.conn;
         let stmt = prepared(client, cache, COPY_ENTRIES)?;
         let mut writer = client.copy_in(&stmt)?;
         // No chunk at all (every event of the group a repeat): a COPY of no rows, and the
@@ -1057,52 +1295,98 @@ impl<'s> PgTx<'_, '_, 's> {
             entries.finish_parts(writer)?;
             return Ok(());
         };
-        let (keys, nodes) = stream_chunks(
+        let (first_seq, recorded_at) = (seq_param(chunk.0[0].seq)?, chunk.0[0].recorded_at);
+        let (mut keys, mut nodes) = (Keys::default(), Vec::new());
+        let rest = stream_chunks(
             self.store,
             self.missing_day,
             log_id,
             &mut writer,
             &mut entries,
+            (&mut keys, &mut nodes),
             chunk,
             feed,
+            cut,
         )?;
-        // The keys and the span while the entries' backend still works through its backlog;
-        // a stored event id or seq is refused there, before anything commits. They go on a
-        // thread of their own: rows queued for the entries' connection only reach its socket
-        // while a thread waits on that connection, so this one keeps feeding it meanwhile
-        // (the entries' backend would otherwise run dry while the keys are sent).
         let (tx, tx_cache) = (&mut *self.tx, &mut *self.cache);
-        let (keys_sent, entries_sent) = std::thread::scope(|s| {
-            let keys_thread = s.spawn(move || keys.send(tx, tx_cache, log_id));
-            let entries_sent = entries.finish_parts(writer);
-            let keys_sent = keys_thread
-                .join()
-                .unwrap_or_else(|_| Err(StoreError::Commit("the keys' thread panicked".into())));
-            (keys_sent, entries_sent)
+        let Some(rest) = rest else {
+            // The keys and the span while the entries' backend still works through its
+            // backlog; a stored event id or seq is refused there, before anything commits.
+            // They go on a thread of their own: rows queued for the entries' connection only
+            // reach its socket while a thread waits on that connection, so this one keeps
+            // feeding it meanwhile (the entries' backend would otherwise run dry while the
+            // keys are sent).
+            let (keys_sent, entries_sent) = std::thread::scope(|s| {
+                let keys_thread = s.spawn(move || keys.send(tx, tx_cache, log_id));
+                let entries_sent = entries.finish_parts(writer);
+                (joined(keys_thread), entries_sent)
+            });
+            // A refused key first: a stored event id makes the sequencer look ids up and redo.
+            keys_sent?;
+            entries_sent?;
+            insert_nodes(client, cache, log_id, &nodes)?;
+            self.entries_tx = Some(side);
+            return Ok(());
+        };
+        // The side's COPY ends on a thread of its own (for the same reason) while the rest of
+        // the group streams into a COPY here, followed by the keys and the nodes.
+        let side_rows = entries.rows() as i64;
+        let (store, missing_day) = (self.store, &mut *self.missing_day);
+        let (here, side_sent) = std::thread::scope(|s| {
+            let side_thread = s.spawn(move || entries.finish_parts(writer));
+            let here = (|| {
+                let mut entries = CopyBuffer::new(ENTRY_TYPES);
+                let stmt = prepared(tx, tx_cache, COPY_ENTRIES)?;
+                let mut writer = tx.copy_in(&stmt)?;
+                let parts = (&mut keys, &mut nodes);
+                let rest = stream_chunks(
+                    store,
+                    missing_day,
+                    log_id,
+                    &mut writer,
+                    &mut entries,
+                    parts,
+                    rest,
+                    feed,
+                    usize::MAX,
+                )?;
+                debug_assert!(rest.is_none());
+                entries.finish_parts(writer)?;
+                std::mem::take(&mut keys).send(tx, tx_cache, log_id)?;
+                insert_nodes(tx, tx_cache, log_id, &nodes)
+            })();
+            (here, joined(side_thread))
         });
-        // A refused key first: a stored event id makes the sequencer look ids up and redo.
-        keys_sent?;
-        entries_sent?;
-        insert_nodes(client, cache, log_id, &nodes)?;
+        here?;
+        side_sent?;
+        self.two_phase = Some(TwoPhase {
+            first_seq,
+            side_rows,
+            recorded_at,
+            pid: *pid,
+        });
         self.entries_tx = Some(side);
         Ok(())
     }
 
     /// The group on this connection alone: the entries streamed into one COPY, then the keys
     /// and the nodes.
-    fn stream_one(&mut self, chunk: Chunk, feed: Feed<'_>) -> Result<()> {
+    fn stream_one(&mut self, chunk: Chunk, feed: &mut Feed<'_>) -> Result<()> {
         let log_id = self.log_id;
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
         let stmt = prepared(self.tx, self.cache, COPY_ENTRIES)?;
         let mut writer = self.tx.copy_in(&stmt)?;
-        let (keys, nodes) = stream_chunks(
+        let (mut keys, mut nodes) = (Keys::default(), Vec::new());
+        stream_chunks(
             self.store,
             self.missing_day,
             log_id,
             &mut writer,
             &mut entries,
+            (&mut keys, &mut nodes),
             chunk,
             feed,
+            usize::MAX,
         )?;
         entries.finish_parts(writer)?;
         self.pending = Some(Pending {
@@ -1121,18 +1405,21 @@ struct Feed<'f> {
     done: &'f mut dyn FnMut(Chunk),
 }
 
-/// Sends the entries of `chunk` and of every later one of `feed` into `writer` as they come;
-/// returns their keys and the nodes they complete.
+/// Sends the entries of `chunk` and of every later one of `feed` into `writer` as they come,
+/// adding their keys and the nodes they complete to `parts`, until `entries` holds `cut`
+/// rows or more: returns the first chunk not sent, None when `feed` ran out.
+#[allow(clippy::too_many_arguments)]
 fn stream_chunks(
     store: &PgStore,
     missing_day: &mut Option<i64>,
     log_id: i32,
     writer: &mut CopyInWriter<'_>,
     entries: &mut CopyBuffer,
+    (keys, nodes): (&mut Keys, &mut Vec<Node>),
     mut chunk: Chunk,
-    feed: Feed<'_>,
-) -> Result<(Keys, Vec<Node>)> {
-    let (mut keys, mut nodes) = (Keys::default(), Vec::new());
+    feed: &mut Feed<'_>,
+    cut: usize,
+) -> Result<Option<Chunk>> {
     loop {
         check_days(store, missing_day, &chunk.0)?;
         push_entries(entries, log_id, &chunk.0)?;
@@ -1141,10 +1428,18 @@ fn stream_chunks(
         (feed.done)(chunk);
         entries.send_part(writer)?;
         match (feed.next)() {
+            Some(c) if entries.rows() >= cut as u64 => return Ok(Some(c)),
             Some(c) => chunk = c,
-            None => return Ok((keys, nodes)),
+            None => return Ok(None),
         }
     }
+}
+
+/// A scoped thread's result; a panic becomes an error.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(StoreError::Commit("a thread of the append panicked".into())))
 }
 
 impl NodeRows for PgTx<'_, '_, '_> {
@@ -1190,10 +1485,11 @@ impl AppendTx for PgTx<'_, '_, '_> {
 
     fn insert_all(
         &mut self,
+        rows: usize,
         next: &mut dyn FnMut() -> Option<Chunk>,
         done: &mut dyn FnMut(Chunk),
     ) -> Result<()> {
-        self.stream(Feed { next, done })
+        self.stream(rows, Feed { next, done })
     }
 }
 
@@ -1224,21 +1520,37 @@ impl Store for PgStore {
     fn append(&self, log: &str, f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>) -> Result<()> {
         self.ensure_ahead(now_micros())?;
         let mut conn = self.pool.get()?;
-        let mut missing_day = None;
-        let mut out = self.append_once(&mut conn, log, f, &mut missing_day);
-        if out.is_err() {
+        let (mut missing_day, mut day_created) = (None, false);
+        let mut two_phase = true;
+        loop {
+            let ready = two_phase;
+            let out = self.append_once(&mut conn, log, f, &mut missing_day, &mut two_phase);
+            let Err(err) = out else {
+                return Ok(());
+            };
             drop_session_locks(&mut conn);
-        }
-        // Rolled back; a day without a partition (a clock far ahead) is created, then the
-        // group commit is redone from the head.
-        if let (Err(_), Some(day)) = (&out, missing_day.take()) {
-            self.ensure_days(&mut conn, day, day)?;
-            out = self.append_once(&mut conn, log, f, &mut missing_day);
-            if out.is_err() {
-                drop_session_locks(&mut conn);
+            if !conn.is_open() {
+                conn = self.pool.get()?;
             }
+            // Rolled back; a day without a partition (a clock far ahead) is created, then the
+            // group commit is redone from the head.
+            if let (Some(day), false) = (missing_day.take(), day_created) {
+                self.ensure_days(&mut conn, day, day)?;
+                day_created = true;
+                continue;
+            }
+            // The log's lock was not granted within `LOCK_WAIT`: another writer holds it, or
+            // a group left prepared by a writer that stopped does (`TwoPhase`). That one is
+            // settled, and the append waits its turn again.
+            if lock_timed_out(&err) {
+                settle(&mut conn, log)?;
+                continue;
+            }
+            if ready && !two_phase {
+                continue;
+            }
+            return Err(err);
         }
-        out
     }
 
     fn head(&self, log: &str) -> Result<Head> {

@@ -410,7 +410,7 @@ fn group_commit(
                 &mut || written.try_recv().ok().map(|(entries, _)| entries),
             )
         });
-        let inserted = tx.insert_all(&mut || chunks.recv().ok(), &mut |chunk| {
+        let inserted = tx.insert_all(count, &mut || chunks.recv().ok(), &mut |chunk| {
             // The builder may have finished: the chunk is then dropped here.
             let _ = give_back.send(chunk);
         });

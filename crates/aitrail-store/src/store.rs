@@ -96,9 +96,11 @@ pub trait AppendTx: NodeRows {
     /// them, and hands each one to `done` once it no longer needs it (its buffers are used
     /// again for later chunks). `next` may block while a chunk is being built, so a backend may send
     /// the first chunks while later ones are still being hashed (PostgreSQL streams them into
-    /// one COPY, on a second connection). Nothing reads in the transaction after it.
+    /// one COPY, on a second connection). `_rows`: how many entries the chunks hold at most
+    /// (a backend may plan with it). Nothing reads in the transaction after it.
     fn insert_all(
         &mut self,
+        _rows: usize,
         next: &mut dyn FnMut() -> Option<Chunk>,
         done: &mut dyn FnMut(Chunk),
     ) -> Result<()> {

@@ -106,6 +106,7 @@ fn append_watched(
                     let mut nodes = Some(nodes.clone());
                     let mut handed = 0;
                     tx.insert_all(
+                        rows.len(),
                         &mut || {
                             if handed > 0 {
                                 asked(handed);
@@ -402,12 +403,15 @@ fn a_streamed_group_gets_its_partition_and_is_refused_a_stored_id() {
 /// before the store asks for the next chunk. Each chunk (about 290 kB) takes more than one
 /// piece. The test waits (up to 30 s, a liveness bound, not a speed target) until the
 /// server has read those rows, without handing over more. Needs `pg_stat_progress_copy`
-/// (PostgreSQL 14 or later).
+/// (PostgreSQL 14 or later). The group goes into one COPY on the second connection (no
+/// two phases: then its later chunks would go into a second COPY, on the log's connection,
+/// which streams the same way).
 #[test]
 fn each_streamed_chunk_reaches_the_server_before_the_next_is_asked_for() {
     let Some((db, store)) = pg::store() else {
         return;
     };
+    store.set_two_phase(false);
     let mut watcher = pg::raw(&db);
     let version: i32 = watcher
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -546,6 +550,229 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
             .unwrap()
             .ok
     );
+}
+
+/// Whether the server allows prepared transactions; in CI it must (`.ci/run` sets
+/// `max_prepared_transactions`).
+fn two_phase_or_skip(store: &PgStore) -> bool {
+    if !store.two_phase() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs max_prepared_transactions above 0 (.ci/run sets it)"
+        );
+        eprintln!("skipped: the server has max_prepared_transactions = 0");
+    }
+    store.two_phase()
+}
+
+/// The (first seq, last seq) of each transaction's entries from seq `from` on, in seq order:
+/// which rows were written together.
+fn entries_by_transaction(client: &mut postgres::Client, from: i64) -> Vec<(i64, i64)> {
+    client
+        .query(
+            "SELECT min(seq), max(seq) FROM aitrail.entries WHERE seq >= $1 \
+             GROUP BY xmin::text ORDER BY 1",
+            &[&from],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn prepared_transactions(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// With prepared transactions, a large group's rows go on two connections: its first rows
+/// (about three fifths) in the second connection's transaction, the rest in the log's with
+/// the keys, which is prepared before the second commits and committed after.
+#[test]
+fn a_large_group_shares_its_rows_between_two_connections() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    if !two_phase_or_skip(&store) {
+        return;
+    }
+    let mut su = pg::raw(&db);
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 10));
+    let receipts = append_new(&seq, LOG, events(10, 3000));
+    assert_eq!(receipts.last().unwrap().seq, 3009);
+    assert_eq!(
+        (store.two_connection_groups(), store.two_phase_groups()),
+        (1, 1)
+    );
+    let parts = entries_by_transaction(&mut su, 10);
+    assert_eq!(
+        parts.len(),
+        2,
+        "two transactions wrote the group: {parts:?}"
+    );
+    let (side, rest) = (parts[0], parts[1]);
+    assert_eq!((side.0, rest.1), (10, 3009));
+    assert_eq!(side.1 + 1, rest.0);
+    assert!(
+        (1600..=2400).contains(&(side.1 - side.0 + 1)),
+        "about three fifths on the side: {parts:?}"
+    );
+    let keys_with_the_rest: bool = su
+        .query_one(
+            "SELECT (SELECT xmin::text FROM aitrail.entry_keys WHERE seq = 10) = \
+                    (SELECT xmin::text FROM aitrail.entries WHERE seq = 3009)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        keys_with_the_rest,
+        "the keys commit with the group's last rows"
+    );
+    assert!(prepared_transactions(&mut su).is_empty());
+    log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    assert!(verify(store.as_ref()).ok);
+
+    // Without two phases the side takes all the entries, the log's connection the keys.
+    store.set_two_phase(false);
+    append_new(&seq, LOG, events(3010, 3000));
+    assert_eq!(
+        (store.two_connection_groups(), store.two_phase_groups()),
+        (2, 1)
+    );
+    assert_eq!(entries_by_transaction(&mut su, 3010), [(3010, 6009)]);
+    assert!(verify(store.as_ref()).ok);
+}
+
+/// A writer that stops between the prepare and the commits leaves its group prepared, and
+/// with it the log's lock. The next append waits for the lock a moment, then settles the
+/// group: committed when the second connection's rows were committed (a resend gets the
+/// original receipts), rolled back when they were not (the log goes on from before it).
+/// The stopped writer is played by moving a committed group's last rows, keys, span and
+/// nodes into a prepared transaction named as the store names it.
+#[test]
+fn a_group_left_prepared_is_settled_by_the_next_append() {
+    let Some((db, store)) = pg::store() else {
+        return;
+    };
+    if !two_phase_or_skip(&store) {
+        return;
+    }
+    let mut su = pg::raw(&db);
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 10));
+    let group = events(10, 3000);
+    let receipts = append_new(&seq, LOG, group.clone());
+    let parts = entries_by_transaction(&mut su, 10);
+    let side_rows = parts[0].1 - parts[0].0 + 1;
+
+    // Stopped after the side committed: the rest stays prepared.
+    leave_prepared(&mut su, &db, 10, side_rows, false);
+    assert_eq!(
+        store.head(LOG).unwrap().size,
+        10,
+        "the keys are not committed"
+    );
+    let out = seq.append(LOG, group[2990..].to_vec()).unwrap();
+    for (i, o) in out.iter().enumerate() {
+        assert_eq!(
+            *o,
+            aitrail_store::sequencer::Outcome::Duplicate(receipts[2990 + i].clone()),
+            "the resend gets the original receipts"
+        );
+    }
+    assert!(prepared_transactions(&mut su).is_empty());
+    assert_eq!(store.head(LOG).unwrap().size, 3010);
+    log::checkpoint(store.as_ref(), LOG, &signer(), now()).unwrap();
+    assert!(verify(store.as_ref()).ok);
+
+    // Stopped before the side committed: the side's rows are gone, the group rolls back.
+    let lost = events(3010, 3000);
+    append_new(&seq, LOG, lost.clone());
+    let parts = entries_by_transaction(&mut su, 3010);
+    let side_rows = parts[0].1 - parts[0].0 + 1;
+    leave_prepared(&mut su, &db, 3010, side_rows, true);
+    let appended = append_new(&seq, LOG, lost[..5].to_vec());
+    assert_eq!(
+        appended.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (3010..3015).collect::<Vec<_>>(),
+        "the log goes on from before the rolled-back group"
+    );
+    assert!(prepared_transactions(&mut su).is_empty());
+    let stored: i64 = su
+        .query_one("SELECT count(*) FROM aitrail.entries", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 3015, "nothing of the rolled-back group is stored");
+    log::checkpoint(store.as_ref(), LOG, &signer(), now() + 1).unwrap();
+    assert!(verify(store.as_ref()).ok);
+}
+
+/// Turns the last committed group (from seq `first`, its first `side_rows` entries on the
+/// side) into one a writer left prepared: its other rows, keys, span and nodes move into a
+/// prepared transaction holding the log's lock; with `side_lost`, its side's rows go too.
+fn leave_prepared(
+    su: &mut postgres::Client,
+    db: &aitrail_store::postgres::ScratchDatabase,
+    first: i64,
+    side_rows: i64,
+    side_lost: bool,
+) {
+    let row = su
+        .query_one(
+            "SELECT log_id, (extract(epoch FROM recorded_at) * 1000000)::int8 \
+             FROM aitrail.entries WHERE seq = $1",
+            &[&first],
+        )
+        .unwrap();
+    let (log_id, recorded_at): (i32, i64) = (row.get(0), row.get(1));
+    let rest = first + side_rows;
+    let tables = ["entries", "entry_keys", "entry_spans", "nodes"];
+    let triggers = |how: &str| {
+        tables
+            .map(|t| format!("ALTER TABLE aitrail.{t} {how} TRIGGER refuse_update_delete;"))
+            .join(" ")
+    };
+    // (The tables of an earlier call go once its prepared transaction, which read them, is
+    // settled.)
+    su.batch_execute(&format!(
+        "DROP TABLE IF EXISTS moved_entries, moved_keys, moved_spans, moved_nodes; {} \
+         CREATE TABLE moved_entries AS SELECT * FROM aitrail.entries WHERE seq >= {rest}; \
+         CREATE TABLE moved_keys AS SELECT * FROM aitrail.entry_keys WHERE seq >= {first}; \
+         CREATE TABLE moved_spans AS SELECT * FROM aitrail.entry_spans WHERE first_seq >= {first}; \
+         CREATE TABLE moved_nodes AS SELECT * FROM aitrail.nodes \
+             WHERE idx >= ({first}::int8 >> level) AND level > 0; \
+         DELETE FROM aitrail.entries WHERE seq >= {}; \
+         DELETE FROM aitrail.entry_keys WHERE seq >= {first}; \
+         DELETE FROM aitrail.entry_spans WHERE first_seq >= {first}; \
+         DELETE FROM aitrail.nodes WHERE (log_id, level, idx) IN (SELECT log_id, level, idx FROM moved_nodes); \
+         {}",
+        triggers("DISABLE"),
+        if side_lost { first } else { rest },
+        triggers("ENABLE ALWAYS"),
+    ))
+    .unwrap();
+    let mut writer = pg::raw(db);
+    writer
+        .batch_execute(&format!(
+            "BEGIN; \
+             SELECT pg_advisory_xact_lock(hashtextextended('aitrail log:{LOG}', 0)); \
+             INSERT INTO aitrail.entries SELECT * FROM moved_entries; \
+             INSERT INTO aitrail.entry_keys SELECT * FROM moved_keys; \
+             INSERT INTO aitrail.entry_spans (log_id, first_seq, next_seq, first_at, last_at) \
+                 SELECT log_id, first_seq, next_seq, first_at, last_at FROM moved_spans; \
+             INSERT INTO aitrail.nodes SELECT * FROM moved_nodes; \
+             PREPARE TRANSACTION 'aitrail:{log_id}:{first}:{side_rows}:{recorded_at}:1'"
+        ))
+        .unwrap();
 }
 
 /// Keyless entries that do not continue the log (altered, or written around aitrail) are

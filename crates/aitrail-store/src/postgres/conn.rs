@@ -200,6 +200,11 @@ impl Pooled<'_> {
     pub(crate) fn close(&mut self) {
         drop(self.conn.take());
     }
+
+    /// False once `close` was called.
+    pub(crate) fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
 }
 
 impl std::ops::Deref for Pooled<'_> {
