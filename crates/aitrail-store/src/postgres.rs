@@ -87,7 +87,7 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, event_id, recorded_at, entry, leaf_
 /// The transaction may sit idle while a second connection streams (`EntriesTx`): no idle
 /// timeout of the server's may end it then. Also returns the schema version: a process
 /// started before `init` migrated the database stops writing at its next group commit.
-/// Waits at most `LOCK_WAIT` for the two (then `append` settles any group a stopped writer
+/// Waits at most $3 (`LOCK_WAIT_MS`) for the two (then `append` settles any group a stopped writer
 /// left prepared, which holds the log's lock until then, and tries again; see `TwoPhase`);
 /// the session's own `lock_timeout` applies again afterwards.
 const LOCK_LOG: &str = "WITH t AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was, \
@@ -98,19 +98,28 @@ const LOCK_LOG: &str = "WITH t AS MATERIALIZED (SELECT current_setting('lock_tim
         set_config('idle_in_transaction_session_timeout', '0', true), \
         (SELECT max(version) FROM aitrail.schema_migrations), \
         set_config('lock_timeout', was, true) FROM b";
-/// How long an append waits for the log's lock before it looks for a group left prepared.
-const LOCK_WAIT: &str = "1s";
-/// Groups of a log left prepared (`TwoPhase`), $1: the log's gid prefix.
-const PREPARED_OF_LOG: &str = "SELECT gid FROM pg_prepared_xacts \
-    WHERE database = current_database() AND starts_with(gid, $1) ORDER BY gid";
+/// How long an append first waits for the log's lock before it looks for a group left
+/// prepared; each later wait is twice as long, up to `LOCK_WAIT_MAX_MS` (a writer that gave
+/// up queues again behind the others).
+const LOCK_WAIT_MS: u64 = 1000;
+const LOCK_WAIT_MAX_MS: u64 = 16_000;
+/// Groups left prepared (`TwoPhase`) in this database, of the log named $1 or of every log
+/// (NULL): name, owner, whether this role may finish it, the log's id and name.
+const PREPARED_GROUPS: &str = "SELECT p.gid, p.owner::text, \
+        p.owner = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+        l.id, l.name \
+    FROM pg_prepared_xacts p JOIN aitrail.logs l ON starts_with(p.gid, 'aitrail:' || l.id || ':') \
+    WHERE p.database = current_database() AND ($1::text IS NULL OR l.name = $1) ORDER BY p.gid";
 /// A barrier on the log's second key ($1, see `LOCK_LOG`): every `EntriesTx` of the log has
 /// ended (committed or rolled back) once it returns.
 const SIDE_BARRIER: &str =
     "WITH b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($1, 0))) \
     SELECT pg_advisory_unlock(hashtextextended($1, 0)) FROM b";
-/// Whether the group from seq $2 has its span (its log transaction committed).
-const SPAN_AT: &str =
-    "SELECT EXISTS (SELECT 1 FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq = $2)";
+/// Whether the group from seq $2 has its span (its log transaction committed), and whether
+/// its prepared transaction ($3) is still there.
+const SETTLED: &str =
+    "SELECT EXISTS (SELECT 1 FROM aitrail.entry_spans WHERE log_id = $1 AND first_seq = $2), \
+        EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $3)";
 /// How many of a prepared group's first entries the side committed (`TwoPhase`).
 const SIDE_ROWS: &str = "SELECT count(*) FROM aitrail.entries \
     WHERE log_id = $1 AND seq >= $2 AND seq < $3 AND recorded_at = $4";
@@ -654,6 +663,10 @@ impl PgStore {
     pub fn init(url: &str, app_role: Option<&str>) -> Result<InitReport> {
         let config = scratch::parse_url(url)?;
         let mut conn = connect(&config)?;
+        // A group left prepared would hold locks a migration waits for.
+        if schema::version(&mut conn.client)? >= SCHEMA_VERSION {
+            settle(&mut conn, None)?;
+        }
         let migrated = schema::migrate(&mut conn.client)?;
         let role = app_role
             .map(|name| schema::setup_app_role(&mut conn.client, name))
@@ -712,6 +725,9 @@ impl PgStore {
                     display_url(url)
                 )));
             }
+            // Groups a writer of an earlier run left prepared would hold their logs' locks,
+            // and their rows hold back vacuum.
+            settle(&mut conn, None)?;
             conn.client
                 .query_one("SHOW max_prepared_transactions", &[])?
                 .try_get(0)?
@@ -773,8 +789,8 @@ impl PgStore {
         conn: &mut Conn,
         log: &str,
         f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>,
-        missing_day: &mut Option<i64>,
-        two_phase: &mut bool,
+        (missing_day, two_phase): (&mut Option<i64>, &mut bool),
+        lock_wait: &str,
     ) -> Result<()> {
         let known = lock(&self.log_ids).get(log).copied();
         let Conn { client, cache, pid } = conn;
@@ -785,7 +801,7 @@ impl PgStore {
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
         let lock_key = format!("aitrail log:{log}");
         let side_key = format!("aitrail log entries:{log}");
-        let locked = tx.query_one(&stmt, &[&lock_key, &side_key, &LOCK_WAIT])?;
+        let locked = tx.query_one(&stmt, &[&lock_key, &side_key, &lock_wait])?;
         let version: Option<i32> = locked.try_get(2)?;
         if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
             return Err(schema::newer_schema(v));
@@ -1030,12 +1046,12 @@ fn repair_keys(
 /// committed (`COMMIT PREPARED`) after: the side's commit decides the group.
 ///
 /// Should the writer stop in between, the prepared transaction keeps the log's lock, so no
-/// other writer reads the head before the group is settled. A writer that waits `LOCK_WAIT`
+/// other writer reads the head before the group is settled. A writer that waits `LOCK_WAIT_MS`
 /// for the lock looks for prepared groups of the log (`settle`), waits until every side of
 /// the log has ended, then commits the group when the side's rows are there and rolls it back
 /// when they are not. The transaction's name says what to look for:
 /// `aitrail:LOG_ID:FIRST_SEQ:SIDE_ROWS:RECORDED_AT:PID` (the rows of a group share one
-/// recorded_at; the pid of the log's connection keeps the name unique in the cluster).
+/// recorded_at; the pid of the side's connection keeps the name unique in the cluster).
 /// Needs `max_prepared_transactions` above 0 on the server; otherwise (or with
 /// `PgStore::set_two_phase(false)`) the side takes all of a group's entries (`EntriesTx`).
 struct TwoPhase {
@@ -1088,18 +1104,19 @@ impl TwoPhase {
         let Conn { client, cache, .. } = &mut *side.conn;
         let decided = match client.batch_execute("COMMIT") {
             Ok(()) => match client.batch_execute(&format!("COMMIT PREPARED '{gid}'")) {
-                // Committed meanwhile by a writer that waited for the log's lock (`settle`
-                // commits a group whose side committed, as this one did).
-                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => {
+                // Committed meanwhile, or being committed, by a writer that waited for the
+                // log's lock (`settle` commits a group whose side committed, as this one did):
+                // recorded once its span is.
+                Err(e) if finishing_elsewhere(&e) => {
                     let first_seq = TwoPhase::parse(gid, log_id).map(|g| g.first_seq);
-                    let stmt = prepared(client, cache, SPAN_AT)?;
-                    let recorded: bool = client
-                        .query_one(&stmt, &[&log_id, &first_seq])?
-                        .try_get(0)?;
-                    if recorded {
-                        Ok(())
-                    } else {
-                        Err(e)
+                    let stmt = prepared(client, cache, SETTLED)?;
+                    loop {
+                        let row = client.query_one(&stmt, &[&log_id, &first_seq, &gid])?;
+                        let (recorded, pending): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+                        if recorded || !pending {
+                            break if recorded { Ok(()) } else { Err(e) };
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(5));
                     }
                 }
                 other => other,
@@ -1117,31 +1134,33 @@ impl TwoPhase {
     }
 }
 
-/// Settles every group of `log` that a writer left prepared (`TwoPhase`): committed when its
-/// side's rows were committed, rolled back when none were.
-fn settle(conn: &mut Conn, log: &str) -> Result<()> {
+/// Settles the groups a writer left prepared (`TwoPhase`), of `log` or, with None, of every
+/// log of the database: committed when the side's rows were committed, rolled back when none
+/// were. A group it may not settle (prepared by another role; only that role or a superuser
+/// may finish it) is an error for `log`, and left alone for every log (`PgStore::open`).
+fn settle(conn: &mut Conn, log: Option<&str>) -> Result<()> {
     let Conn { client, cache, .. } = conn;
-    let stmt = prepared(client, cache, LOG_ID)?;
-    let Some(row) = client.query_opt(&stmt, &[&log])? else {
-        return Ok(());
-    };
-    let log_id: i32 = row.try_get(0)?;
-    let stmt = prepared(client, cache, PREPARED_OF_LOG)?;
-    let gids = client
-        .query(&stmt, &[&TwoPhase::prefix(log_id)])?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<std::result::Result<Vec<String>, _>>()?;
-    if gids.is_empty() {
-        return Ok(());
-    }
-    // Once every side of the log has ended, what a side committed is final.
-    let stmt = prepared(client, cache, SIDE_BARRIER)?;
-    client.query_one(&stmt, &[&format!("aitrail log entries:{log}")])?;
-    for gid in gids {
-        let Some(group) = TwoPhase::parse(&gid, log_id) else {
-            continue;
+    let stmt = prepared(client, cache, PREPARED_GROUPS)?;
+    let groups = client.query(&stmt, &[&log])?;
+    for row in groups {
+        let (gid, owner, may): (String, String, bool) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (log_id, name): (i32, String) = (row.try_get(3)?, row.try_get(4)?);
+        let Some(group) = TwoPhase::parse(&gid, log_id).filter(|_| may) else {
+            if log.is_none() {
+                continue;
+            }
+            return Err(StoreError::Commit(format!(
+                "log {name} is held by the prepared transaction {gid} (role {owner}), which \
+                 aitrail cannot settle as this role: an append as {owner} or a superuser \
+                 settles it (or `COMMIT PREPARED` if its first {} entries are stored, else \
+                 `ROLLBACK PREPARED`)",
+                gid.split(':').nth(3).unwrap_or("?")
+            )));
         };
+        // Once every side of the log has ended, what a side committed is final.
+        let stmt = prepared(client, cache, SIDE_BARRIER)?;
+        client.query_one(&stmt, &[&format!("aitrail log entries:{name}")])?;
         let stmt = prepared(client, cache, SIDE_ROWS)?;
         let end = group.first_seq + group.side_rows;
         let rows: i64 = client
@@ -1162,12 +1181,23 @@ fn settle(conn: &mut Conn, log: &str) -> Result<()> {
             }
         };
         match client.batch_execute(&format!("{verb} PREPARED '{gid}'")) {
-            // Settled meanwhile by its own writer or another process.
-            Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => {}
+            // Settled meanwhile, or being settled, by its own writer or another process.
+            Err(e) if finishing_elsewhere(&e) => {}
             other => other?,
         }
     }
     Ok(())
+}
+
+/// COMMIT or ROLLBACK PREPARED found the transaction gone, or being finished by another
+/// backend.
+fn finishing_elsewhere(e: &::postgres::Error) -> bool {
+    [
+        SqlState::UNDEFINED_OBJECT,
+        SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+    ]
+    .iter()
+    .any(|c| e.code() == Some(c))
 }
 
 /// The statement gave up waiting for a lock (`lock_timeout`).
@@ -1521,35 +1551,43 @@ impl Store for PgStore {
         self.ensure_ahead(now_micros())?;
         let mut conn = self.pool.get()?;
         let (mut missing_day, mut day_created) = (None, false);
-        let mut two_phase = true;
+        let (mut two_phase, mut lock_wait) = (true, LOCK_WAIT_MS);
         loop {
             let ready = two_phase;
-            let out = self.append_once(&mut conn, log, f, &mut missing_day, &mut two_phase);
+            let out = self.append_once(
+                &mut conn,
+                log,
+                f,
+                (&mut missing_day, &mut two_phase),
+                &format!("{lock_wait}ms"),
+            );
             let Err(err) = out else {
                 return Ok(());
             };
             drop_session_locks(&mut conn);
+            // Rolled back. What comes next: a day without a partition (a clock far ahead) is
+            // created, then the group commit is redone from the head; the log's lock not
+            // granted within `lock_wait` (another writer holds it, or a group a stopped writer
+            // left prepared does, `TwoPhase`): prepared groups are settled, and the append
+            // waits its turn again, twice as long (up to `LOCK_WAIT_MAX_MS`); a refused
+            // prepare: the group is redone without.
+            let day = missing_day.take().filter(|_| !day_created);
+            let timed_out = lock_timed_out(&err);
+            let prepare_refused = ready && !two_phase;
+            if day.is_none() && !timed_out && !prepare_refused {
+                return Err(err);
+            }
             if !conn.is_open() {
+                drop(conn);
                 conn = self.pool.get()?;
             }
-            // Rolled back; a day without a partition (a clock far ahead) is created, then the
-            // group commit is redone from the head.
-            if let (Some(day), false) = (missing_day.take(), day_created) {
+            if let Some(day) = day {
                 self.ensure_days(&mut conn, day, day)?;
                 day_created = true;
-                continue;
+            } else if timed_out {
+                settle(&mut conn, Some(log))?;
+                lock_wait = (lock_wait * 2).min(LOCK_WAIT_MAX_MS);
             }
-            // The log's lock was not granted within `LOCK_WAIT`: another writer holds it, or
-            // a group left prepared by a writer that stopped does (`TwoPhase`). That one is
-            // settled, and the append waits its turn again.
-            if lock_timed_out(&err) {
-                settle(&mut conn, log)?;
-                continue;
-            }
-            if ready && !two_phase {
-                continue;
-            }
-            return Err(err);
         }
     }
 

@@ -6,8 +6,7 @@
 //! - plain COPY: the rows (entry bytes, index columns, zero hashes) by binary COPY, no hashing;
 //!   once more together with their `entry_keys` rows and `entry_spans` row (all the tables
 //!   aitrail writes); and
-//!   once more the way aitrail writes a large group: the entries on one connection and the
-//!   keys on another, at once, committed in that order;
+//!   once more the way aitrail writes a large group on two connections at once (`Split`);
 //! - aitrail: the sequencer (seq, dedupe, leaf + chain hashes, Merkle nodes) and the store's
 //!   binary COPYs, one group commit per request (`PgStore`: two connections for a large one);
 //! - naive: the usual "row-level hashing" advice, a BEFORE INSERT trigger that reads the last
@@ -96,9 +95,13 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let mut client = Client::connect(server, NoTls)
         .with_context(|| format!("connecting to {}", display_url(server)))?;
     let version: String = client.query_one("SHOW server_version", &[])?.get(0);
+    let layout = match prepared_transactions(&mut client)? {
+        0 => "max_prepared_transactions = 0: a large group's entries go on one connection, its keys on another".to_owned(),
+        n => format!("max_prepared_transactions = {n}: a large group's rows are shared by two connections, committed in two phases"),
+    };
     drop(client);
     println!(
-        "## PostgreSQL bench ({}; PostgreSQL {version} on the same machine)\n",
+        "## PostgreSQL bench ({}; PostgreSQL {version} on the same machine, {layout})\n",
         machine()
     );
 
@@ -174,7 +177,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         plain_keys,
     );
     row(
-        "plain binary COPY into the same tables on two connections, as aitrail writes a large group (entries; keys and span), no hashing",
+        "plain binary COPY into the same tables on two connections, as aitrail writes a large group (layout above), no hashing",
         split,
     );
     row(
@@ -189,7 +192,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         "\naitrail is {:.2}x plain COPY (target at least 0.9x), {:.2}x the same tables written the same way \
          without hashing, and {:.2}x the naive trigger (target at least 2.5x). \
          Durability: every {BATCH} events are on disk when their commit returns, on every path \
-         (synchronous_commit=on; on two connections the entries' commit is flushed by the keys' one).\n",
+         (synchronous_commit=on; on two connections the first commit is flushed by the later one).\n",
         plain.as_secs_f64() / ours.as_secs_f64(),
         split.as_secs_f64() / ours.as_secs_f64(),
         naive.as_secs_f64() / ours.as_secs_f64()
@@ -228,6 +231,15 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
 
 fn now_micros() -> i64 {
     super::now_micros()
+}
+
+/// The server's `max_prepared_transactions`: above 0, `PgStore` commits a large group in two
+/// phases.
+fn prepared_transactions(client: &mut Client) -> Result<i32> {
+    let value: String = client
+        .query_one("SHOW max_prepared_transactions", &[])?
+        .get(0);
+    Ok(value.parse()?)
 }
 
 /// Every round's times and ratios: within a round the paths took turns, so a round's ratios
@@ -426,13 +438,17 @@ impl Path for Plain {
     }
 }
 
-/// Plain COPY the way `PgStore` writes a large group: the entries on one connection and the
-/// keys on another, at once; the entries commit first without waiting for the disk, the
-/// keys' commit makes both durable (one flush).
+/// Plain COPY the way `PgStore` writes a large group, on two connections at once. With
+/// prepared transactions (`two_phase`): the first three fifths of the rows on one, the rest
+/// with the keys on the other, whose transaction is prepared before the first commits
+/// (without waiting for the disk) and committed after. Without: all the entries on one, the
+/// keys on the other; the entries commit first without waiting for the disk, the keys'
+/// commit makes both durable (one flush).
 struct Split {
     entries: Client,
     keys: Client,
     log_id: i32,
+    two_phase: bool,
     /// Last: dropped after the connections that use it.
     _db: ScratchDatabase,
 }
@@ -443,11 +459,13 @@ impl Split {
         let entries = Client::connect(&db.url(), NoTls)?;
         let mut keys = Client::connect(&db.url(), NoTls)?;
         let log_id = log_id(&mut keys)?;
+        let two_phase = prepared_transactions(&mut keys)? > 0;
         Ok(Split {
             _db: db,
             entries,
             keys,
             log_id,
+            two_phase,
         })
     }
 }
@@ -455,18 +473,37 @@ impl Split {
 impl Path for Split {
     fn group(&mut self, _: usize, rows: &[NewEntry]) -> Result<()> {
         let log_id = self.log_id;
+        let cut = match self.two_phase {
+            true => rows.len() * 3 / 5,
+            false => rows.len(),
+        };
+        let (first, rest) = rows.split_at(cut);
         let mut entries_tx = self.entries.transaction()?;
         let mut keys_tx = self.keys.transaction()?;
+        let two_phase = self.two_phase;
         std::thread::scope(|s| -> Result<()> {
-            let keys = s.spawn(|| copy_keys(&mut keys_tx, log_id, rows));
+            let keys = s.spawn(|| -> Result<()> {
+                if !rest.is_empty() {
+                    copy_entries(&mut keys_tx, "aitrail.entries", log_id, rest)?;
+                }
+                copy_keys(&mut keys_tx, log_id, rows)?;
+                if two_phase {
+                    keys_tx.batch_execute("PREPARE TRANSACTION 'aitrail bench'")?;
+                }
+                Ok(())
+            });
             entries_tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-            copy_entries(&mut entries_tx, "aitrail.entries", log_id, rows)?;
+            copy_entries(&mut entries_tx, "aitrail.entries", log_id, first)?;
             keys.join()
                 .map_err(|_| anyhow::anyhow!("the keys' COPY thread panicked"))??;
             Ok(())
         })?;
         entries_tx.commit()?;
+        // After a PREPARE, only a warning: the transaction is in the server's hands.
         keys_tx.commit()?;
+        if two_phase {
+            self.keys.batch_execute("COMMIT PREPARED 'aitrail bench'")?;
+        }
         Ok(())
     }
 }
@@ -474,6 +511,7 @@ impl Path for Split {
 /// aitrail: one request per group through the sequencer and `PgStore`.
 struct Ours {
     store: Arc<dyn Store>,
+    pg: Arc<PgStore>,
     seq: Sequencer,
     /// The requests outlive the clock, as the baselines' rows do: freeing the input is not
     /// part of the ingest (`append_shared` frees nothing of it on the sequencer).
@@ -488,11 +526,13 @@ impl Ours {
         let db = scratch(server)?;
         // The log exists before the clock starts, as for the baselines (`log_id`).
         log_id(&mut Client::connect(&db.url(), NoTls)?)?;
-        let store: Arc<dyn Store> = Arc::new(PgStore::open(&db.url())?);
+        let pg = Arc::new(PgStore::open(&db.url())?);
+        let store: Arc<dyn Store> = pg.clone();
         Ok(Ours {
             _db: db,
             seq: Sequencer::new(store.clone()),
             store,
+            pg,
             requests: super::shared_requests(prepared, BATCH),
             events: prepared.len() as u64,
         })
@@ -512,6 +552,14 @@ impl Path for Ours {
             report.ok && report.entries == self.events,
             "the benchmark log does not verify: {:?}",
             report.problems.first()
+        );
+        // Every group went on two connections, in two phases where the server allows.
+        let groups = self.requests.len() as u64;
+        let expected = (groups, if self.pg.two_phase() { groups } else { 0 });
+        let seen = (self.pg.two_connection_groups(), self.pg.two_phase_groups());
+        ensure!(
+            seen == expected,
+            "aitrail's groups on two connections and in two phases: {seen:?}, expected {expected:?}"
         );
         Ok(())
     }
