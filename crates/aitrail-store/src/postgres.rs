@@ -628,6 +628,9 @@ pub struct InitReport {
     pub role: Option<AppRole>,
     /// Partitions created now (today and the days ahead).
     pub partitions_created: i32,
+    /// The server's `max_prepared_transactions`: at 0, large group commits keep all their
+    /// entries on one connection (`TwoPhase`).
+    pub max_prepared_transactions: i32,
 }
 
 impl PgStore {
@@ -680,10 +683,15 @@ impl PgStore {
                 &[&((today - 1) as i32), &((today + AHEAD_DAYS) as i32)],
             )?
             .try_get(0)?;
+        let prepares: String = conn
+            .client
+            .query_one("SHOW max_prepared_transactions", &[])?
+            .try_get(0)?;
         Ok(InitReport {
             migrated,
             role,
             partitions_created: created,
+            max_prepared_transactions: prepares.parse().unwrap_or(0),
         })
     }
 

@@ -552,17 +552,40 @@ fn entries_left_without_keys_are_completed_by_the_next_append() {
     );
 }
 
-/// Whether the server allows prepared transactions; in CI it must (`.ci/run` sets
-/// `max_prepared_transactions`).
-fn two_phase_or_skip(store: &PgStore) -> bool {
+/// A log of 10 events, then `group` appended as one large group commit (from seq 10), on a
+/// store that commits large groups in two phases.
+struct TwoPhaseLog {
+    store: Arc<PgStore>,
+    seq: Sequencer,
+    /// A superuser's connection to the database.
+    su: postgres::Client,
+    receipts: Vec<Receipt>,
+    /// Last: dropped after the connections.
+    db: aitrail_store::postgres::ScratchDatabase,
+}
+
+/// None (skipped) without a server, or when the server allows no prepared transactions; in
+/// CI it must (`.ci/run` sets `max_prepared_transactions`).
+fn two_phase_log(group: Vec<PreparedEvent>) -> Option<TwoPhaseLog> {
+    let (db, store) = pg::store()?;
     if !store.two_phase() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI needs max_prepared_transactions above 0 (.ci/run sets it)"
         );
         eprintln!("skipped: the server has max_prepared_transactions = 0");
+        return None;
     }
-    store.two_phase()
+    let seq = Sequencer::new(store.clone());
+    append_new(&seq, LOG, events(0, 10));
+    let receipts = append_new(&seq, LOG, group);
+    Some(TwoPhaseLog {
+        su: pg::raw(&db),
+        store,
+        seq,
+        receipts,
+        db,
+    })
 }
 
 /// The (first seq, last seq) of each transaction's entries from seq `from` on, in seq order:
@@ -597,16 +620,16 @@ fn prepared_transactions(client: &mut postgres::Client) -> Vec<String> {
 /// the keys, which is prepared before the second commits and committed after.
 #[test]
 fn a_large_group_shares_its_rows_between_two_connections() {
-    let Some((db, store)) = pg::store() else {
+    let Some(TwoPhaseLog {
+        store,
+        seq,
+        mut su,
+        receipts,
+        db: _db,
+    }) = two_phase_log(events(10, 3000))
+    else {
         return;
     };
-    if !two_phase_or_skip(&store) {
-        return;
-    }
-    let mut su = pg::raw(&db);
-    let seq = Sequencer::new(store.clone());
-    append_new(&seq, LOG, events(0, 10));
-    let receipts = append_new(&seq, LOG, events(10, 3000));
     assert_eq!(receipts.last().unwrap().seq, 3009);
     assert_eq!(
         (store.two_connection_groups(), store.two_phase_groups()),
@@ -661,17 +684,17 @@ fn a_large_group_shares_its_rows_between_two_connections() {
 /// nodes into a prepared transaction named as the store names it.
 #[test]
 fn a_group_left_prepared_is_settled_by_the_next_append() {
-    let Some((db, store)) = pg::store() else {
+    let group = events(10, 3000);
+    let Some(TwoPhaseLog {
+        store,
+        seq,
+        mut su,
+        receipts,
+        db,
+    }) = two_phase_log(group.clone())
+    else {
         return;
     };
-    if !two_phase_or_skip(&store) {
-        return;
-    }
-    let mut su = pg::raw(&db);
-    let seq = Sequencer::new(store.clone());
-    append_new(&seq, LOG, events(0, 10));
-    let group = events(10, 3000);
-    let receipts = append_new(&seq, LOG, group.clone());
     let parts = entries_by_transaction(&mut su, 10);
     let side_rows = parts[0].1 - parts[0].0 + 1;
 

@@ -267,6 +267,14 @@ impl DataDir {
             ),
             None => {}
         }
+        if report.max_prepared_transactions == 0 {
+            eprintln!(
+                "note: the server has max_prepared_transactions = 0, so a large group commit keeps \
+                 all its entries on one connection. To let two connections share them, committed in \
+                 two phases (faster ingest), a superuser can run ALTER SYSTEM SET \
+                 max_prepared_transactions = 64 and restart the server."
+            );
+        }
         open_postgres(u)?;
         Ok(())
     }
