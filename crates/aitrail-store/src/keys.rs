@@ -39,7 +39,7 @@ pub struct Shredded {
     pub warnings: Vec<String>,
 }
 
-fn random<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::getrandom(&mut b)
         .map_err(|e| StoreError::Commit(format!("no random bytes from the system: {e}")))?;

@@ -111,10 +111,9 @@ const PREPARED_GROUPS: &str = "SELECT p.gid, p.owner::text, \
     FROM pg_prepared_xacts p JOIN aitrail.logs l ON starts_with(p.gid, 'aitrail:' || l.id || ':') \
     WHERE p.database = current_database() AND ($1::text IS NULL OR l.name = $1) ORDER BY p.gid";
 /// A barrier on the log's second key ($1, see `LOCK_LOG`): every `EntriesTx` of the log has
-/// ended (committed or rolled back) once it returns.
-const SIDE_BARRIER: &str =
-    "WITH b AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($1, 0))) \
-    SELECT pg_advisory_unlock(hashtextextended($1, 0)) FROM b";
+/// ended (committed or rolled back) once it returns. Run outside a transaction: the lock goes
+/// with the statement's own, even should the statement be cancelled.
+const SIDE_BARRIER: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 /// Whether the group from seq $2 has its span (its log transaction committed), and whether
 /// its prepared transaction ($3) is still there.
 const SETTLED: &str =
@@ -666,9 +665,10 @@ impl PgStore {
     pub fn init(url: &str, app_role: Option<&str>) -> Result<InitReport> {
         let config = scratch::parse_url(url)?;
         let mut conn = connect(&config)?;
-        // A group left prepared would hold locks a migration waits for.
-        if schema::version(&mut conn.client)? >= SCHEMA_VERSION {
-            settle(&mut conn, None)?;
+        // A group left prepared would hold locks a migration waits for: settled first, or
+        // named (one this role may not settle).
+        if schema::version(&mut conn.client)? > 0 {
+            settle(&mut conn, None, true)?;
         }
         let migrated = schema::migrate(&mut conn.client)?;
         let role = app_role
@@ -735,7 +735,7 @@ impl PgStore {
             }
             // Groups a writer of an earlier run left prepared would hold their logs' locks,
             // and their rows hold back vacuum.
-            settle(&mut conn, None)?;
+            settle(&mut conn, None, false)?;
             conn.client
                 .query_one("SHOW max_prepared_transactions", &[])?
                 .try_get(0)?
@@ -797,7 +797,7 @@ impl PgStore {
         conn: &mut Conn,
         log: &str,
         f: &mut dyn FnMut(&mut dyn AppendTx) -> Result<()>,
-        (missing_day, two_phase): (&mut Option<i64>, &mut bool),
+        (missing_day, two_phase, lock_waited): (&mut Option<i64>, &mut bool, &mut bool),
         lock_wait: &str,
     ) -> Result<()> {
         let known = lock(&self.log_ids).get(log).copied();
@@ -809,7 +809,9 @@ impl PgStore {
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
         let lock_key = format!("aitrail log:{log}");
         let side_key = format!("aitrail log entries:{log}");
-        let locked = tx.query_one(&stmt, &[&lock_key, &side_key, &lock_wait])?;
+        let locked = tx
+            .query_one(&stmt, &[&lock_key, &side_key, &lock_wait])
+            .inspect_err(|e| *lock_waited = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))?;
         let version: Option<i32> = locked.try_get(2)?;
         if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
             return Err(schema::newer_schema(v));
@@ -863,8 +865,12 @@ impl PgStore {
                 let gid = group.gid(log_id);
                 if let Err(err) = tx.batch_execute(&format!("PREPARE TRANSACTION '{gid}'")) {
                     // Refused (a server restarted without prepared transactions, or holding
-                    // as many as it allows): nothing was written, the next try goes without.
+                    // as many as it allows): nothing was written, the next try goes without,
+                    // and so does every later group once the server allows none.
                     *two_phase = false;
+                    if err.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) {
+                        self.set_two_phase(false);
+                    }
                     return Err(err.into());
                 }
                 TwoPhase::commit(tx, side, &gid, log_id)?;
@@ -1058,15 +1064,16 @@ fn repair_keys(
 /// for the lock looks for prepared groups of the log (`settle`), waits until every side of
 /// the log has ended, then commits the group when the side's rows are there and rolls it back
 /// when they are not. The transaction's name says what to look for:
-/// `aitrail:LOG_ID:FIRST_SEQ:SIDE_ROWS:RECORDED_AT:PID` (the rows of a group share one
-/// recorded_at; the pid of the side's connection keeps the name unique in the cluster).
+/// `aitrail:LOG_ID:FIRST_SEQ:SIDE_ROWS:RECORDED_AT:NONCE` (the rows of a group share one
+/// recorded_at; a random nonce keeps the name unique in the cluster, and apart from a group
+/// redone at the same seq).
 /// Needs `max_prepared_transactions` above 0 on the server; otherwise (or with
 /// `PgStore::set_two_phase(false)`) the side takes all of a group's entries (`EntriesTx`).
 struct TwoPhase {
     first_seq: i64,
     side_rows: i64,
     recorded_at: i64,
-    pid: i32,
+    nonce: u64,
 }
 
 impl TwoPhase {
@@ -1079,10 +1086,10 @@ impl TwoPhase {
             first_seq,
             side_rows,
             recorded_at,
-            pid,
+            nonce,
         } = self;
         format!(
-            "{}{first_seq}:{side_rows}:{recorded_at}:{pid}",
+            "{}{first_seq}:{side_rows}:{recorded_at}:{nonce}",
             TwoPhase::prefix(log_id)
         )
     }
@@ -1092,11 +1099,13 @@ impl TwoPhase {
         let rest = gid.strip_prefix(&TwoPhase::prefix(log_id))?;
         let mut fields = rest.split(':');
         let mut next = || fields.next()?.parse::<i64>().ok();
+        let (first_seq, side_rows, recorded_at) = (next()?, next()?, next()?);
+        let nonce = fields.next()?.parse().ok()?;
         let group = TwoPhase {
-            first_seq: next()?,
-            side_rows: next()?,
-            recorded_at: next()?,
-            pid: i32::try_from(next()?).ok()?,
+            first_seq,
+            side_rows,
+            recorded_at,
+            nonce,
         };
         fields.next().is_none().then_some(group)
     }
@@ -1114,17 +1123,28 @@ impl TwoPhase {
             Ok(()) => match client.batch_execute(&format!("COMMIT PREPARED '{gid}'")) {
                 // Committed meanwhile, or being committed, by a writer that waited for the
                 // log's lock (`settle` commits a group whose side committed, as this one did):
-                // recorded once its span is.
+                // recorded once its span is. Asked again until then, for up to 30 s.
                 Err(e) if finishing_elsewhere(&e) => {
                     let first_seq = TwoPhase::parse(gid, log_id).map(|g| g.first_seq);
                     let stmt = prepared(client, cache, SETTLED)?;
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    let (mut last, mut gone) = (e, false);
                     loop {
                         let row = client.query_one(&stmt, &[&log_id, &first_seq, &gid])?;
                         let (recorded, pending): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
-                        if recorded || !pending {
-                            break if recorded { Ok(()) } else { Err(e) };
+                        // Gone: its span is read once more, in a snapshot taken after.
+                        if recorded || gone || std::time::Instant::now() > deadline {
+                            break if recorded { Ok(()) } else { Err(last) };
                         }
-                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        gone = !pending;
+                        if pending {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                            match client.batch_execute(&format!("COMMIT PREPARED '{gid}'")) {
+                                Ok(()) => break Ok(()),
+                                Err(e) if finishing_elsewhere(&e) => last = e,
+                                Err(e) => break Err(e),
+                            }
+                        }
                     }
                 }
                 other => other,
@@ -1144,9 +1164,10 @@ impl TwoPhase {
 
 /// Settles the groups a writer left prepared (`TwoPhase`), of `log` or, with None, of every
 /// log of the database: committed when the side's rows were committed, rolled back when none
-/// were. A group it may not settle (prepared by another role; only that role or a superuser
-/// may finish it) is an error for `log`, and left alone for every log (`PgStore::open`).
-fn settle(conn: &mut Conn, log: Option<&str>) -> Result<()> {
+/// were. A prepared transaction it may not settle (prepared by another role: only that role
+/// or a superuser may finish it; or not named as aitrail names a group) is an error when
+/// `strict`, else left alone (`PgStore::open`).
+fn settle(conn: &mut Conn, log: Option<&str>, strict: bool) -> Result<()> {
     let Conn { client, cache, .. } = conn;
     let stmt = prepared(client, cache, PREPARED_GROUPS)?;
     let groups = client.query(&stmt, &[&log])?;
@@ -1154,18 +1175,26 @@ fn settle(conn: &mut Conn, log: Option<&str>) -> Result<()> {
         let (gid, owner, may): (String, String, bool) =
             (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let (log_id, name): (i32, String) = (row.try_get(3)?, row.try_get(4)?);
-        let Some(group) = TwoPhase::parse(&gid, log_id).filter(|_| may) else {
-            if log.is_none() {
-                continue;
-            }
-            return Err(StoreError::Commit(format!(
-                "log {name} is held by the prepared transaction {gid} (role {owner}), which \
-                 aitrail cannot settle as this role: an append as {owner} or a superuser \
-                 settles it (or `COMMIT PREPARED` if its first {} entries are stored, else \
-                 `ROLLBACK PREPARED`)",
-                gid.split(':').nth(3).unwrap_or("?")
+        let group = TwoPhase::parse(&gid, log_id);
+        if !strict && (group.is_none() || !may) {
+            continue;
+        }
+        let Some(group) = group else {
+            return Err(StoreError::Corrupt(format!(
+                "the prepared transaction {gid} (role {owner}) is named like a group of log \
+                 {name} but not as aitrail names them; see what it holds, then finish it by hand \
+                 (COMMIT PREPARED or ROLLBACK PREPARED)"
             )));
         };
+        if !may {
+            return Err(StoreError::Commit(format!(
+                "log {name} is held by the prepared transaction {gid} (role {owner}), which \
+                 aitrail cannot settle as this role: aitrail run as {owner} or a superuser \
+                 settles it (by hand: COMMIT PREPARED if the log holds its first {} entries \
+                 from seq {}, else ROLLBACK PREPARED)",
+                group.side_rows, group.first_seq
+            )));
+        }
         // Once every side of the log has ended, what a side committed is final.
         let stmt = prepared(client, cache, SIDE_BARRIER)?;
         client.query_one(&stmt, &[&format!("aitrail log entries:{name}")])?;
@@ -1206,11 +1235,6 @@ fn finishing_elsewhere(e: &::postgres::Error) -> bool {
     ]
     .iter()
     .any(|c| e.code() == Some(c))
-}
-
-/// The statement gave up waiting for a lock (`lock_timeout`).
-fn lock_timed_out(err: &StoreError) -> bool {
-    matches!(err, StoreError::Postgres(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
 }
 
 /// What a group commit inserted so far, encoded for COPY.
@@ -1324,7 +1348,7 @@ impl<'s> PgTx<'_, '_, 's> {
             false => usize::MAX,
         };
         let mut entries = CopyBuffer::new(ENTRY_TYPES);
-        let Conn { client, cache, pid } = &mut *side.conn;
+        let Conn { client, cache, .. } = &mut *side.conn;
         let stmt = prepared(client, cache, COPY_ENTRIES)?;
         let mut writer = client.copy_in(&stmt)?;
         // No chunk at all (every event of the group a repeat): a COPY of no rows, and the
@@ -1401,7 +1425,7 @@ impl<'s> PgTx<'_, '_, 's> {
             first_seq,
             side_rows,
             recorded_at,
-            pid: *pid,
+            nonce: u64::from_le_bytes(crate::keys::random()?),
         });
         self.entries_tx = Some(side);
         Ok(())
@@ -1561,12 +1585,12 @@ impl Store for PgStore {
         let (mut missing_day, mut day_created) = (None, false);
         let (mut two_phase, mut lock_wait) = (true, LOCK_WAIT_MS);
         loop {
-            let ready = two_phase;
+            let (ready, mut timed_out) = (two_phase, false);
             let out = self.append_once(
                 &mut conn,
                 log,
                 f,
-                (&mut missing_day, &mut two_phase),
+                (&mut missing_day, &mut two_phase, &mut timed_out),
                 &format!("{lock_wait}ms"),
             );
             let Err(err) = out else {
@@ -1580,7 +1604,6 @@ impl Store for PgStore {
             // waits its turn again, twice as long (up to `LOCK_WAIT_MAX_MS`); a refused
             // prepare: the group is redone without.
             let day = missing_day.take().filter(|_| !day_created);
-            let timed_out = lock_timed_out(&err);
             let prepare_refused = ready && !two_phase;
             if day.is_none() && !timed_out && !prepare_refused {
                 return Err(err);
@@ -1593,7 +1616,7 @@ impl Store for PgStore {
                 self.ensure_days(&mut conn, day, day)?;
                 day_created = true;
             } else if timed_out {
-                settle(&mut conn, Some(log))?;
+                settle(&mut conn, Some(log), true)?;
                 lock_wait = (lock_wait * 2).min(LOCK_WAIT_MAX_MS);
             }
         }
