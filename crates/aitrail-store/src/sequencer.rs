@@ -277,7 +277,7 @@ const FIRST_CHUNK: usize = 64;
 
 /// Groups of at least this many events are built on a helper thread while the sequencer's
 /// thread inserts what is ready; smaller ones are not worth a thread.
-const PIPELINE_MIN: usize = 2 * CHUNK;
+pub const PIPELINE_MIN: usize = 2 * CHUNK;
 
 /// Everything fixed before a group's entries are built.
 struct Plan<'a> {
