@@ -683,15 +683,11 @@ impl PgStore {
                 &[&((today - 1) as i32), &((today + AHEAD_DAYS) as i32)],
             )?
             .try_get(0)?;
-        let prepares: String = conn
-            .client
-            .query_one("SHOW max_prepared_transactions", &[])?
-            .try_get(0)?;
         Ok(InitReport {
             migrated,
             role,
             partitions_created: created,
-            max_prepared_transactions: prepares.parse().unwrap_or(0),
+            max_prepared_transactions: max_prepared_transactions(&mut conn.client)?,
         })
     }
 
@@ -715,7 +711,7 @@ impl PgStore {
             server_prepares: false,
             two_phase: AtomicBool::new(false),
         };
-        let prepares: String = {
+        let prepares = {
             let mut conn = store.pool.get()?;
             let version = schema::version(&mut conn.client)?;
             if version == 0 {
@@ -736,11 +732,9 @@ impl PgStore {
             // Groups a writer of an earlier run left prepared would hold their logs' locks,
             // and their rows hold back vacuum.
             settle(&mut conn, None, false)?;
-            conn.client
-                .query_one("SHOW max_prepared_transactions", &[])?
-                .try_get(0)?
+            max_prepared_transactions(&mut conn.client)?
         };
-        store.server_prepares = prepares.parse::<i32>().is_ok_and(|n| n > 0);
+        store.server_prepares = prepares > 0;
         store.set_two_phase(true);
         store.ensure_ahead(now_micros())?;
         Ok(store)
@@ -808,7 +802,7 @@ impl PgStore {
             .start()?;
         let stmt = prepared(&mut tx, cache, LOCK_LOG)?;
         let lock_key = format!("aitrail log:{log}");
-        let side_key = format!("aitrail log entries:{log}");
+        let side_key = side_key(log);
         let locked = tx
             .query_one(&stmt, &[&lock_key, &side_key, &lock_wait])
             .inspect_err(|e| *lock_waited = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))?;
@@ -1197,7 +1191,7 @@ fn settle(conn: &mut Conn, log: Option<&str>, strict: bool) -> Result<()> {
         }
         // Once every side of the log has ended, what a side committed is final.
         let stmt = prepared(client, cache, SIDE_BARRIER)?;
-        client.query_one(&stmt, &[&format!("aitrail log entries:{name}")])?;
+        client.query_one(&stmt, &[&side_key(&name)])?;
         let stmt = prepared(client, cache, SIDE_ROWS)?;
         let end = group.first_seq + group.side_rows;
         let rows: i64 = client
@@ -1224,6 +1218,23 @@ fn settle(conn: &mut Conn, log: Option<&str>, strict: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The server's `max_prepared_transactions`: above 0, large groups may commit in two phases.
+pub fn max_prepared_transactions(client: &mut ::postgres::Client) -> Result<i32> {
+    let value: String = client
+        .query_one("SHOW max_prepared_transactions", &[])?
+        .try_get(0)?;
+    value.parse().map_err(|_| {
+        StoreError::Schema(format!(
+            "max_prepared_transactions is not a number: {value}"
+        ))
+    })
+}
+
+/// The log's second advisory key, held shared by its sides (`EntriesTx`, `LOCK_LOG`).
+fn side_key(log: &str) -> String {
+    format!("aitrail log entries:{log}")
 }
 
 /// COMMIT or ROLLBACK PREPARED found the transaction gone, or being finished by another

@@ -25,7 +25,9 @@ use crate::sample::{padded_events, Rng};
 use aitrail_core::entry::{entry_bytes, PreparedEvent};
 use aitrail_core::event::format_time;
 use aitrail_store::postgres::client::{Client, NoTls};
-use aitrail_store::postgres::{copy_entries, copy_keys, display_url, PgStore, ScratchDatabase};
+use aitrail_store::postgres::{
+    copy_entries, copy_keys, display_url, max_prepared_transactions, PgStore, ScratchDatabase,
+};
 use aitrail_store::sequencer::Sequencer;
 use aitrail_store::store::{NewEntry, Store};
 use anyhow::{bail, ensure, Context, Result};
@@ -95,7 +97,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let mut client = Client::connect(server, NoTls)
         .with_context(|| format!("connecting to {}", display_url(server)))?;
     let version: String = client.query_one("SHOW server_version", &[])?.get(0);
-    let layout = match prepared_transactions(&mut client)? {
+    let layout = match max_prepared_transactions(&mut client)? {
         0 => "max_prepared_transactions = 0: a large group's entries go on one connection, its keys on another".to_owned(),
         n => format!("max_prepared_transactions = {n}: a large group's rows are shared by two connections, committed in two phases"),
     };
@@ -231,15 +233,6 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
 
 fn now_micros() -> i64 {
     super::now_micros()
-}
-
-/// The server's `max_prepared_transactions`: above 0, `PgStore` commits a large group in two
-/// phases.
-fn prepared_transactions(client: &mut Client) -> Result<i32> {
-    let value: String = client
-        .query_one("SHOW max_prepared_transactions", &[])?
-        .get(0);
-    Ok(value.parse()?)
 }
 
 /// Every round's times and ratios: within a round the paths took turns, so a round's ratios
@@ -459,7 +452,7 @@ impl Split {
         let entries = Client::connect(&db.url(), NoTls)?;
         let mut keys = Client::connect(&db.url(), NoTls)?;
         let log_id = log_id(&mut keys)?;
-        let two_phase = prepared_transactions(&mut keys)? > 0;
+        let two_phase = max_prepared_transactions(&mut keys)? > 0;
         Ok(Split {
             _db: db,
             entries,
